@@ -1,0 +1,41 @@
+//! Compiles proto/ into Rust with prost-build, fed by protox (a pure-Rust
+//! protobuf compiler), so no machine ever needs `protoc`.
+//!
+//! It also writes the compiled descriptor set, which `dispatch-std` embeds for
+//! its proto3 JSON codec and the wire guard test compares with `proto/wire.lock`.
+
+use std::{env, path::PathBuf};
+
+/// Every .proto file of the project; the wire guard checks this list against proto/.
+const PROTO_FILES: &[&str] = &[
+    "proto/dispatch/sdk/v1/call.proto",
+    "proto/dispatch/sdk/v1/dispatch.proto",
+    "proto/dispatch/sdk/v1/error.proto",
+    "proto/dispatch/sdk/v1/exit.proto",
+    "proto/dispatch/sdk/v1/function.proto",
+    "proto/dispatch/sdk/v1/poll.proto",
+    "proto/dispatch/sdk/v1/status.proto",
+    "proto/dispatch/sdk/python/v1/pickled.proto",
+];
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let out_dir = PathBuf::from(env::var_os("OUT_DIR").ok_or("OUT_DIR is not set")?);
+    // google/protobuf/*.proto are built into protox. Keep them in the set:
+    // prost-build needs their descriptors and maps them to prost_types itself.
+    let descriptors = protox::compile(PROTO_FILES, ["proto"])?;
+
+    let mut encoded = Vec::new();
+    prost::Message::encode(&descriptors, &mut encoded)?;
+    std::fs::write(out_dir.join("dispatch_descriptor_set.bin"), encoded)?;
+
+    prost_build::Config::new()
+        // BTreeMap, not HashMap: the messages must build without std.
+        .btree_map(["."])
+        .compile_fds(descriptors)?;
+
+    println!("cargo:rerun-if-changed=proto");
+    for file in PROTO_FILES {
+        println!("cargo:rerun-if-changed={file}");
+    }
+    Ok(())
+}

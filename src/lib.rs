@@ -1,0 +1,45 @@
+//! The messages of the Dispatch protocol (`dispatch.sdk.v1`, `dispatch.sdk.python.v1`),
+//! generated at build time from this repository's own `proto/` files.
+//!
+//! The types build without std (prost with default features off, `alloc` only).
+//! Most users reach them through `dispatch_core::proto`, which re-exports this crate.
+//!
+//! ```
+//! use dispatch_proto::sdk::v1::{RunResponse, Status};
+//! use prost::Message;
+//!
+//! let response = RunResponse { status: Status::Ok as i32, directive: None };
+//! let bytes = response.encode_to_vec();
+//! assert_eq!(bytes, [0x08, 0x01]);
+//! assert_eq!(RunResponse::decode(bytes.as_slice()).unwrap(), response);
+//! ```
+#![no_std]
+#![forbid(unsafe_code)]
+
+#[cfg(feature = "std")]
+extern crate std;
+
+pub use prost;
+pub use prost_types;
+
+/// The `dispatch.sdk` protobuf packages.
+pub mod sdk {
+    /// `dispatch.sdk.v1`: calls, runs, polls, results, errors and statuses.
+    #[allow(missing_docs, clippy::all)]
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/dispatch.sdk.v1.rs"));
+    }
+    /// `dispatch.sdk.python.*`: types the Python SDK puts inside `Any` values.
+    pub mod python {
+        /// `dispatch.sdk.python.v1`: the `Pickled` wrapper.
+        #[allow(missing_docs, clippy::all)]
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/dispatch.sdk.python.v1.rs"));
+        }
+    }
+}
+
+/// The compiled `FileDescriptorSet` of every message, well-known types included
+/// (protobuf binary). Used by the proto3 JSON codec and by the wire guard.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/dispatch_descriptor_set.bin"));

@@ -2,6 +2,7 @@
 //! the module that knows its category.
 
 pub mod connect;
+pub mod keys;
 pub mod messages;
 pub mod signatures;
 

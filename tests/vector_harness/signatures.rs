@@ -5,6 +5,9 @@ use std::path::Path;
 
 pub fn run(file: &Path, set: &str, vectors: &[serde_json::Value], tally: &mut super::Tally) {
     let _ = file;
+    if set == "verification-keys" {
+        return super::keys::run(vectors, tally);
+    }
     for v in vectors {
         let id = v.get("id").and_then(|i| i.as_str()).unwrap_or("?");
         tally.ran(set);

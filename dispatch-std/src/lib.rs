@@ -7,6 +7,18 @@
 //! | module | what |
 //! |---|---|
 //! | [`json`] | proto3 canonical JSON for every message, `Any` through a type registry |
+//! | `config` | configuration from the environment, as the SDKs read it (`endpoint`) |
+//! | `http` | `http` requests as the core's request view (`endpoint`) |
+//! | `layer` | the tower Layer verifying signatures under a body limit (`endpoint`) |
+//! | `endpoint` | the function registry and the Run endpoint on hyper 1 / axum (`endpoint`) |
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "endpoint")]
+pub mod config;
+#[cfg(feature = "endpoint")]
+pub mod endpoint;
+#[cfg(feature = "endpoint")]
+pub mod http;
 pub mod json;
+#[cfg(feature = "endpoint")]
+pub mod layer;

@@ -1,0 +1,499 @@
+//! The function endpoint: `POST /dispatch.sdk.v1.FunctionService/Run`.
+//!
+//! A [`Registry`] maps function names to async handlers; an [`Endpoint`]
+//! serves it on hyper 1 ([`Endpoint::serve`]), as a tower service
+//! ([`Endpoint::service`]), or in an axum `Router` (`Endpoint::router`, with
+//! the `axum` feature).
+//!
+//! Server rules (connect.md §7): an unknown function is 404 `not_found`, an
+//! empty one 400 `invalid_argument`, a body that is not a `RunRequest` 400
+//! `invalid_argument`; `application/proto` and `application/json` (proto3
+//! JSON, answered in JSON) are accepted, other content types get 415; bodies
+//! over the limit get 413 before they are read; `Connect-Timeout-Ms` bounds
+//! the function's run (504 `deadline_exceeded`); every error body is Connect
+//! error JSON.
+//!
+//! ```no_run
+//! use dispatch_std::endpoint::{Endpoint, Outcome, Registry, Run, Directive};
+//! use prost_types::Any;
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! let mut registry = Registry::new();
+//! registry.register_any("echo", |run: Run<Any>| async move {
+//!     match run.directive {
+//!         Directive::Input(input) => Ok(Outcome::any(input)),
+//!         Directive::Resume(_) => Ok(Outcome::none()),
+//!     }
+//! });
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await?;
+//! Endpoint::new(registry)
+//!     .serve(listener, async { tokio::signal::ctrl_c().await.ok(); })
+//!     .await
+//! # }
+//! ```
+
+mod function;
+pub(crate) mod placeholder;
+mod registry;
+
+pub use function::{
+    DEFAULT_MAX_WAIT, Directive, FunctionError, Outcome, Poll, Resume, Run, call, classify_error,
+};
+pub use registry::{BoxFuture, FunctionResult, Registry};
+
+use core::convert::Infallible;
+use core::future::Future;
+use core::task::{Context, Poll as TaskPoll};
+use core::time::Duration;
+use std::sync::{Arc, Once};
+
+use bytes::Bytes;
+use dispatch_core::proto::sdk::v1 as pb;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full};
+use prost::Message;
+use tower_layer::Layer;
+use tower_service::Service;
+use tracing::Instrument;
+
+use crate::config::EndpointConfig;
+use crate::http::{connect_error, public_authority};
+use crate::layer::{VerifyLayer, VerifyService};
+use placeholder::{Code, Codec, VerificationKey};
+
+/// The path of the Run RPC.
+pub const RUN_PATH: &str = "/dispatch.sdk.v1.FunctionService/Run";
+
+/// The body type of every response the endpoint writes.
+pub type ResponseBody = Full<Bytes>;
+
+/// The endpoint as one tower service: the verifying [`VerifyLayer`] in front
+/// of [`RunService`].
+pub type EndpointService = VerifyService<RunService>;
+
+/// A function registry with the settings to serve it; see the [module](self).
+#[derive(Clone, Debug)]
+pub struct Endpoint {
+    registry: Arc<Registry>,
+    key: Option<VerificationKey>,
+    endpoint_url: Option<Arc<str>>,
+    public_authority: Option<String>,
+    body_limit: usize,
+    read_timeout: Option<Duration>,
+}
+
+impl Endpoint {
+    /// Serves `registry` without signature verification, with the default
+    /// body limit and read timeout.
+    pub fn new(registry: Registry) -> Self {
+        Endpoint {
+            registry: Arc::new(registry),
+            key: None,
+            endpoint_url: None,
+            public_authority: None,
+            body_limit: crate::layer::DEFAULT_BODY_LIMIT,
+            read_timeout: Some(crate::layer::DEFAULT_READ_TIMEOUT),
+        }
+    }
+
+    /// Serves `registry` with the endpoint URL and verification key of
+    /// `config` (see [`EndpointConfig::from_env`]).
+    pub fn from_config(registry: Registry, config: &EndpointConfig) -> Self {
+        Endpoint::new(registry)
+            .endpoint_url(Some(config.url.clone()))
+            .verification_key(config.verification_key.clone())
+    }
+
+    /// Verifies request signatures with `key` (`None`: accept unsigned
+    /// requests, with one warning unless the endpoint URL is `bridge://`).
+    pub fn verification_key(mut self, key: Option<VerificationKey>) -> Self {
+        self.key = key;
+        self
+    }
+
+    /// This endpoint's public URL (`DISPATCH_ENDPOINT_URL`), handed to
+    /// functions in [`Run::endpoint_url`].
+    pub fn endpoint_url(mut self, url: Option<String>) -> Self {
+        self.endpoint_url = url.map(Arc::from);
+        self
+    }
+
+    /// Verifies `@authority` against this URL's authority rather than the
+    /// request's, for endpoints behind a proxy that rewrites `Host`.
+    pub fn public_url(mut self, url: &str) -> Self {
+        self.public_authority = public_authority(url);
+        self
+    }
+
+    /// Refuses request bodies over this many bytes with 413 (default 16 MB).
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// Refuses, with 408, a request whose client sends nothing for this long
+    /// while its headers or body are expected (`None`: wait forever).
+    pub fn read_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.read_timeout = timeout;
+        self
+    }
+
+    /// The registered functions.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The endpoint as a tower service taking requests with any body.
+    pub fn service(&self) -> EndpointService {
+        if self.key.is_none() {
+            warn_unverified_once(self.endpoint_url.as_deref());
+        }
+        VerifyLayer::new(self.key.clone())
+            .public_authority(self.public_authority.clone())
+            .body_limit(self.body_limit)
+            .read_timeout(self.read_timeout)
+            .layer(RunService {
+                registry: Arc::clone(&self.registry),
+                endpoint_url: self.endpoint_url.clone(),
+            })
+    }
+
+    /// An axum `Router` with the endpoint at [`RUN_PATH`], to merge into an
+    /// application's router.
+    #[cfg(feature = "axum")]
+    pub fn router(&self) -> axum::Router {
+        axum::Router::new().route_service(RUN_PATH, self.service())
+    }
+
+    /// Serves HTTP/1.1 and HTTP/2 (cleartext) connections from `listener`
+    /// until `shutdown` completes, then stops accepting and waits for the
+    /// requests in flight to finish.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> std::io::Result<()> {
+        use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+        use hyper_util::server::conn::auto;
+        use hyper_util::server::graceful::GracefulShutdown;
+        use hyper_util::service::TowerToHyperService;
+
+        let service = self.service();
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.read_timeout);
+        builder.http2().timer(TokioTimer::new());
+        let graceful = GracefulShutdown::new();
+        if let Ok(address) = listener.local_addr() {
+            tracing::info!(%address, functions = ?self.registry, "dispatch endpoint listening");
+        }
+
+        let mut shutdown = core::pin::pin!(shutdown);
+        loop {
+            let (stream, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        // Out of file descriptors and the like: back off, go on.
+                        tracing::warn!(%error, "accepting a connection failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let connection = builder
+                .serve_connection(
+                    TokioIo::new(stream),
+                    TowerToHyperService::new(service.clone()),
+                )
+                .into_owned();
+            let connection = graceful.watch(connection);
+            tokio::spawn(async move {
+                if let Err(error) = connection.await {
+                    tracing::debug!(%peer, %error, "connection ended with an error");
+                }
+            });
+        }
+        drop(listener);
+        tracing::info!("dispatch endpoint shutting down");
+        graceful.shutdown().await;
+        Ok(())
+    }
+}
+
+/// Logs, once per process, that requests are not verified (unless the
+/// endpoint is reached through the CLI's `bridge://`, which sends no
+/// signatures).
+fn warn_unverified_once(endpoint_url: Option<&str>) {
+    static WARNED: Once = Once::new();
+    if endpoint_url.is_some_and(|url| url.starts_with("bridge://")) {
+        return;
+    }
+    WARNED.call_once(|| {
+        tracing::warn!(
+            "request signature verification is disabled: set DISPATCH_VERIFICATION_KEY \
+             to accept only requests signed by Dispatch"
+        );
+    });
+}
+
+/// Runs functions for requests whose body has been read: routing, codecs,
+/// decoding, the registry lookup, the timeout and the response.
+#[derive(Clone, Debug)]
+pub struct RunService {
+    registry: Arc<Registry>,
+    endpoint_url: Option<Arc<str>>,
+}
+
+impl Service<Request<Full<Bytes>>> for RunService {
+    type Response = Response<ResponseBody>;
+    type Error = Infallible;
+    type Future = BoxFuture<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> TaskPoll<Result<(), Infallible>> {
+        TaskPoll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Full<Bytes>>) -> Self::Future {
+        let service = self.clone();
+        Box::pin(async move { Ok(service.run(request).await) })
+    }
+}
+
+/// A refusal of the Run RPC: an HTTP status and a Connect error.
+struct Refusal(u16, Code, String);
+
+impl Refusal {
+    fn code(code: Code, message: impl Into<String>) -> Self {
+        Refusal(code.http_status(), code, message.into())
+    }
+}
+
+impl RunService {
+    async fn run(&self, request: Request<Full<Bytes>>) -> Response<ResponseBody> {
+        match self.try_run(request).await {
+            Ok(response) => response,
+            Err(Refusal(status, code, message)) => {
+                tracing::debug!(status, code = code.as_str(), %message, "run refused");
+                let mut response = connect_error(status, code, &message);
+                if status == 405 {
+                    response
+                        .headers_mut()
+                        .insert(header::ALLOW, HeaderValue::from_static("POST"));
+                } else if status == 415 {
+                    response.headers_mut().insert(
+                        "accept-post",
+                        HeaderValue::from_static("application/proto, application/json"),
+                    );
+                }
+                response
+            }
+        }
+    }
+
+    async fn try_run(
+        &self,
+        request: Request<Full<Bytes>>,
+    ) -> Result<Response<ResponseBody>, Refusal> {
+        let (parts, body) = request.into_parts();
+        if parts.uri.path() != RUN_PATH {
+            return Err(Refusal::code(
+                Code::NotFound,
+                format!("no such RPC: {}", parts.uri.path()),
+            ));
+        }
+        if parts.method != Method::POST {
+            return Err(Refusal(
+                405,
+                Code::Unimplemented,
+                format!("{} is not allowed; the Run RPC takes POST", parts.method),
+            ));
+        }
+        let headers = &parts.headers;
+        if let Some(version) = headers.get("connect-protocol-version") {
+            if version.as_bytes() != b"1" {
+                return Err(Refusal::code(
+                    Code::InvalidArgument,
+                    "Connect-Protocol-Version must be 1",
+                ));
+            }
+        }
+        if let Some(encoding) = headers.get(header::CONTENT_ENCODING) {
+            if !encoding.as_bytes().eq_ignore_ascii_case(b"identity") {
+                return Err(Refusal::code(
+                    Code::Unimplemented,
+                    "compressed requests are not supported; send identity",
+                ));
+            }
+        }
+        let codec = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| placeholder::codec_of(value.as_bytes()))
+            .ok_or_else(|| {
+                Refusal(
+                    415,
+                    Code::Unimplemented,
+                    "the content type must be application/proto or application/json".into(),
+                )
+            })?;
+        let timeout = match headers.get("connect-timeout-ms") {
+            Some(value) => Some(
+                placeholder::parse_timeout_ms(value.as_bytes())
+                    .map(Duration::from_millis)
+                    .ok_or_else(|| {
+                        Refusal::code(Code::InvalidArgument, "Connect-Timeout-Ms is not valid")
+                    })?,
+            ),
+            None => None,
+        };
+
+        // The layer in front has read the whole body already.
+        let body = body
+            .collect()
+            .await
+            .map(|collected| collected.to_bytes())
+            .unwrap_or_else(|never| match never {});
+        let request = decode_request(codec, &body)?;
+
+        if request.function.is_empty() {
+            return Err(Refusal::code(
+                Code::InvalidArgument,
+                "the request names no function",
+            ));
+        }
+        if !self.registry.contains(&request.function) {
+            return Err(Refusal::code(
+                Code::NotFound,
+                format!("function {:?} does not exist", request.function),
+            ));
+        }
+
+        let span = tracing::info_span!(
+            "run",
+            function = %request.function,
+            dispatch_id = %request.dispatch_id,
+        );
+        let response = self.run_function(request, timeout).instrument(span).await?;
+        encode_response(codec, &response)
+    }
+
+    async fn run_function(
+        &self,
+        request: pb::RunRequest,
+        timeout: Option<Duration>,
+    ) -> Result<pb::RunResponse, Refusal> {
+        let directive = match request.directive {
+            Some(pb::run_request::Directive::Input(input)) => Directive::Input(input),
+            Some(pb::run_request::Directive::PollResult(result)) => match result.state {
+                Some(pb::poll_result::State::TypedCoroutineState(state)) => {
+                    Directive::Resume(Resume::new(state, result.results, result.error))
+                }
+                // Legacy bytes state (or none) is nothing a Rust function wrote.
+                _ => {
+                    return Ok(FunctionError::new(
+                        pb::Status::IncompatibleState,
+                        "IncompatibleState",
+                        "the poll result carries no typed coroutine state",
+                    )
+                    .into_response());
+                }
+            },
+            None => {
+                return Err(Refusal::code(
+                    Code::InvalidArgument,
+                    "the request has neither an input nor a poll result",
+                ));
+            }
+        };
+        let function = request.function.clone();
+        let run = Run {
+            function: request.function,
+            dispatch_id: request.dispatch_id,
+            parent_dispatch_id: request.parent_dispatch_id,
+            root_dispatch_id: request.root_dispatch_id,
+            creation_time: request.creation_time,
+            expiration_time: request.expiration_time,
+            endpoint_url: self.endpoint_url.clone(),
+            directive,
+        };
+        let Some(future) = self.registry.start(run) else {
+            return Err(Refusal::code(
+                Code::NotFound,
+                format!("function {function:?} does not exist"),
+            ));
+        };
+
+        // Its own task, so a panic is contained and a timeout can abort it.
+        let mut task = tokio::spawn(future);
+        let joined = match timeout {
+            Some(timeout) => match tokio::time::timeout(timeout, &mut task).await {
+                Ok(joined) => joined,
+                Err(_elapsed) => {
+                    task.abort();
+                    tracing::warn!(?timeout, "run exceeded Connect-Timeout-Ms");
+                    return Err(Refusal::code(
+                        Code::DeadlineExceeded,
+                        format!(
+                            "function {function:?} did not finish within {} ms",
+                            timeout.as_millis()
+                        ),
+                    ));
+                }
+            },
+            None => task.await,
+        };
+        let result = joined.map_err(|error| {
+            tracing::error!(%error, "function panicked");
+            Refusal::code(Code::Internal, format!("function {function:?} panicked"))
+        })?;
+        let response = match result {
+            Ok(outcome) => outcome.into_response(),
+            Err(error) => {
+                tracing::info!(%error, "function failed");
+                error.into_response()
+            }
+        };
+        tracing::debug!(status = ?pb::Status::try_from(response.status), "run done");
+        Ok(response)
+    }
+}
+
+const RUN_REQUEST: &str = "dispatch.sdk.v1.RunRequest";
+const RUN_RESPONSE: &str = "dispatch.sdk.v1.RunResponse";
+
+fn decode_request(codec: Codec, body: &[u8]) -> Result<pb::RunRequest, Refusal> {
+    let decoded = match codec {
+        Codec::Proto => pb::RunRequest::decode(body).ok(),
+        Codec::Json => placeholder::json::decode(RUN_REQUEST, body),
+    };
+    decoded.ok_or_else(|| {
+        Refusal::code(
+            Code::InvalidArgument,
+            "the request body is not a dispatch.sdk.v1.RunRequest",
+        )
+    })
+}
+
+fn encode_response(
+    codec: Codec,
+    response: &pb::RunResponse,
+) -> Result<Response<ResponseBody>, Refusal> {
+    let (body, content_type) = match codec {
+        Codec::Proto => (response.encode_to_vec(), "application/proto"),
+        Codec::Json => (
+            placeholder::json::encode(RUN_RESPONSE, response).ok_or_else(|| {
+                Refusal::code(Code::Internal, "the response could not be encoded as JSON")
+            })?,
+            "application/json",
+        ),
+    };
+    let mut http_response = Response::new(Full::new(Bytes::from(body)));
+    *http_response.status_mut() = StatusCode::OK;
+    http_response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    Ok(http_response)
+}

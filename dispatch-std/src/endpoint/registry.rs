@@ -1,0 +1,122 @@
+//! The function registry: name → async handler.
+
+use core::future::Future;
+use core::pin::Pin;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use prost_types::Any;
+
+use super::function::{FunctionError, Outcome, Run};
+use super::placeholder;
+
+/// A boxed, sendable future: what every registered handler returns once erased.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// What a function returns: how it ends, or why it failed.
+pub type FunctionResult = Result<Outcome, FunctionError>;
+
+type Handler = Arc<dyn Fn(Run<Any>) -> BoxFuture<FunctionResult> + Send + Sync>;
+
+/// Functions by name, each an async handler.
+///
+/// ```
+/// use dispatch_std::endpoint::{Outcome, Registry, Run, Directive};
+///
+/// let mut registry = Registry::new();
+/// registry.register("greet", |run: Run<String>| async move {
+///     match run.directive {
+///         Directive::Input(name) => Ok(Outcome::value(&format!("hello, {name}"))),
+///         Directive::Resume(_) => Ok(Outcome::none()),
+///     }
+/// });
+/// assert!(registry.contains("greet"));
+/// ```
+#[derive(Clone, Default)]
+pub struct Registry {
+    functions: HashMap<String, Handler>,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Registry::default()
+    }
+
+    /// Registers a function whose input is a message `I`, unpacked from the
+    /// request's `Any` (any type URL prefix; the type name must be `I`'s). An
+    /// input of another type ends the run with `INVALID_ARGUMENT` without
+    /// calling the handler; resumes are passed on as they are.
+    ///
+    /// # Panics
+    ///
+    /// When `name` is empty or already registered (a programming error).
+    pub fn register<I, F, Fut>(&mut self, name: impl Into<String>, handler: F) -> &mut Self
+    where
+        I: prost::Name + Default + Send + 'static,
+        F: Fn(Run<I>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = FunctionResult> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        self.register_any(name, move |run: Run<Any>| {
+            let handler = Arc::clone(&handler);
+            async move {
+                let mut unreadable = None;
+                let run = run.map_input(|any| {
+                    placeholder::unpack::<I>(&any).unwrap_or_else(|| {
+                        unreadable = Some(any.type_url);
+                        I::default()
+                    })
+                });
+                if let Some(type_url) = unreadable {
+                    return Err(FunctionError::invalid_argument(format!(
+                        "the input holds {type_url:?}, not {}",
+                        I::full_name()
+                    )));
+                }
+                handler(run).await
+            }
+        })
+    }
+
+    /// Registers a function that takes its input as the raw `Any`, whatever it
+    /// holds (opaque values such as Python's `Pickled` included).
+    ///
+    /// # Panics
+    ///
+    /// When `name` is empty or already registered (a programming error).
+    pub fn register_any<F, Fut>(&mut self, name: impl Into<String>, handler: F) -> &mut Self
+    where
+        F: Fn(Run<Any>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = FunctionResult> + Send + 'static,
+    {
+        let name = name.into();
+        assert!(!name.is_empty(), "a function name cannot be empty");
+        let erased: Handler = Arc::new(move |run| Box::pin(handler(run)));
+        let previous = self.functions.insert(name.clone(), erased);
+        assert!(previous.is_none(), "function {name:?} is registered twice");
+        self
+    }
+
+    /// Whether a function of this name is registered.
+    pub fn contains(&self, name: &str) -> bool {
+        self.functions.contains_key(name)
+    }
+
+    /// The names of the registered functions, in no particular order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.functions.keys().map(String::as_str)
+    }
+
+    /// Starts the handler of `run.function`, or `None` when it is unknown.
+    pub(crate) fn start(&self, run: Run<Any>) -> Option<BoxFuture<FunctionResult>> {
+        let handler = self.functions.get(&run.function)?;
+        Some(handler(run))
+    }
+}
+
+impl core::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_set().entries(self.functions.keys()).finish()
+    }
+}

@@ -75,10 +75,10 @@ fn render_then_parse_round_trips() {
 
 #[test]
 fn renumbered_field() {
-    let breaks = breaks_after(|files| field(files, "Call", "function").number = Some(7));
+    let breaks = breaks_after(|files| field(files, "Call", "function").number = Some(901));
     assert_eq!(
         breaks,
-        ["FIELD_SAME_NUMBER dispatch.sdk.v1.Call.function (3): field was renumbered from 3 to 7"]
+        ["FIELD_SAME_NUMBER dispatch.sdk.v1.Call.function (3): field was renumbered from 3 to 901"]
     );
 }
 
@@ -179,6 +179,7 @@ fn field_leaving_a_oneof() {
 fn field_switching_oneofs() {
     let breaks = breaks_after(|files| {
         let run_request = message(files, "RunRequest");
+        let other = i32::try_from(run_request.oneof_decl.len()).expect("few oneofs");
         run_request.oneof_decl.push(OneofDescriptorProto {
             name: Some("other".into()),
             options: None,
@@ -188,7 +189,7 @@ fn field_switching_oneofs() {
             .iter_mut()
             .find(|f| f.name() == "poll_result")
             .expect("poll_result");
-        poll_result.oneof_index = Some(1);
+        poll_result.oneof_index = Some(other);
     });
     assert_eq!(
         breaks,
@@ -218,7 +219,8 @@ fn singular_field_alone_into_new_oneof_is_allowed() {
     // The same move into a oneof holding another field that already existed
     // (min_results) would let old writers set both: it breaks.
     let mut both = base;
-    field(&mut both, "Poll", "min_results").oneof_index = Some(0);
+    let state = field(&mut both, "Poll", "coroutine_state").oneof_index;
+    field(&mut both, "Poll", "min_results").oneof_index = state;
     let breaks: Vec<String> = breaking_changes(&locked, &WireModel::from_files(&both))
         .iter()
         .map(ToString::to_string)
@@ -246,12 +248,12 @@ fn removed_or_renamed_enum_value() {
             .value
             .iter_mut()
             .filter(|v| v.name() == "STATUS_OK")
-            .for_each(|v| v.number = Some(16));
+            .for_each(|v| v.number = Some(901));
     });
     assert_eq!(
         breaks,
         [
-            "ENUM_VALUE_SAME_NUMBER dispatch.sdk.v1.Status.STATUS_OK (1): value was renumbered from 1 to 16",
+            "ENUM_VALUE_SAME_NUMBER dispatch.sdk.v1.Status.STATUS_OK (1): value was renumbered from 1 to 901",
             "ENUM_VALUE_SAME_NAME dispatch.sdk.v1.Status.STATUS_TLS_ERROR (11): name changed from \
              STATUS_TLS_ERROR to STATUS_TLS_FAILURE (proto3 JSON carries the name)",
             "ENUM_VALUE_NO_DELETE dispatch.sdk.v1.Status.STATUS_NOT_FOUND (15): value was removed",
@@ -323,10 +325,11 @@ fn renamed_method() {
     );
 }
 
+// Numbers far above any in use, so these stay additions as proto/ grows.
 fn added_field(files: &mut [FileDescriptorProto]) {
     message(files, "Call").field.push(FieldDescriptorProto {
         name: Some("priority".into()),
-        number: Some(7),
+        number: Some(900),
         label: Some(Label::Optional as i32),
         r#type: Some(Type::Int32 as i32),
         json_name: Some("priority".into()),
@@ -339,7 +342,7 @@ fn added_enum_value(files: &mut [FileDescriptorProto]) {
         .value
         .push(EnumValueDescriptorProto {
             name: Some("STATUS_CANCELLED".into()),
-            number: Some(16),
+            number: Some(900),
             options: None,
         });
 }
@@ -363,8 +366,8 @@ fn additions_fail_until_refreshed() {
         Verdict::Fail(format!(
             "proto/ differs from proto/wire.lock without breaking it (an addition, or a \
              compatible change):\n\
-             + field dispatch.sdk.v1.Call.priority = 7 type=int32 label=singular json=priority\n\
-             + value dispatch.sdk.v1.Status.STATUS_CANCELLED = 16\n\
+             + field dispatch.sdk.v1.Call.priority = 900 type=int32 label=singular json=priority\n\
+             + value dispatch.sdk.v1.Status.STATUS_CANCELLED = 900\n\
              If this is intended, refresh the lock and commit it:\n  {REFRESH_COMMAND}"
         ))
     );
@@ -376,7 +379,7 @@ fn refresh_records_additions() {
         panic!("an addition with the update variable set must refresh the lock");
     };
     assert!(text.contains(
-        "\nfield dispatch.sdk.v1.Call.priority = 7 type=int32 label=singular json=priority\n"
+        "\nfield dispatch.sdk.v1.Call.priority = 900 type=int32 label=singular json=priority\n"
     ));
 }
 
@@ -384,13 +387,13 @@ fn refresh_records_additions() {
 fn refresh_never_records_a_break() {
     let verdict = verdict_after(true, |files| {
         added_field(files);
-        field(files, "Call", "function").number = Some(8);
+        field(files, "Call", "function").number = Some(901);
     });
     assert_eq!(
         verdict,
         Verdict::Fail(
             "1 wire- or JSON-breaking change(s) in proto/ against proto/wire.lock:\n  \
-             FIELD_SAME_NUMBER dispatch.sdk.v1.Call.function (3): field was renumbered from 3 to 8\n\
+             FIELD_SAME_NUMBER dispatch.sdk.v1.Call.function (3): field was renumbered from 3 to 901\n\
              proto/wire.lock was NOT refreshed: a refresh never records a breaking change.\n\
              Undo them: peers built from the locked protocol would misread these messages. \
              See docs/wire-guard.md."

@@ -18,7 +18,7 @@ const PROTO_FILES: &[&str] = &[
     "proto/dispatch/sdk/python/v1/pickled.proto",
 ];
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), Box<dyn core::error::Error>> {
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").ok_or("OUT_DIR is not set")?);
     // google/protobuf/*.proto are built into protox. Keep them in the set:
     // prost-build needs their descriptors and maps them to prost_types itself.

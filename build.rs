@@ -18,7 +18,7 @@ const PROTO_FILES: &[&str] = &[
     "proto/dispatch/sdk/python/v1/pickled.proto",
 ];
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), Box<dyn core::error::Error>> {
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").ok_or("OUT_DIR is not set")?);
     // google/protobuf/*.proto are built into protox. Keep them in the set:
     // prost-build needs their descriptors and maps them to prost_types itself.
@@ -31,6 +31,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     prost_build::Config::new()
         // BTreeMap, not HashMap: the messages must build without std.
         .btree_map(["."])
+        // `prost::Name` on every message: its full name, for the JSON codec's
+        // registry look-ups, and its `Any` type URL, with the domain dispatch-py
+        // uses for the protocol's own types (wire.md section 5).
+        .enable_type_names()
+        .type_name_domain([".dispatch.sdk"], "buf.build/stealthrocket/dispatch-proto")
         .compile_fds(descriptors)?;
 
     println!("cargo:rerun-if-changed=proto");

@@ -7,6 +7,8 @@
 //! | module | what |
 //! |---|---|
 //! | [`json`] | proto3 canonical JSON for every message, `Any` through a type registry |
+//! | [`client`] | the Dispatch API client (`DispatchService/Dispatch` over reqwest) |
 #![forbid(unsafe_code)]
 
+pub mod client;
 pub mod json;

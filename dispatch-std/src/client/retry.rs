@@ -113,3 +113,48 @@ fn random_u64() -> u64 {
     hasher.write_u64(0x5eed);
     hasher.finish()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn none_is_one_attempt_and_the_default() {
+        assert_eq!(RetryPolicy::default(), RetryPolicy::none());
+        assert_eq!(RetryPolicy::none().max_attempts(), 1);
+    }
+
+    #[test]
+    fn attempts_are_clamped() {
+        assert_eq!(RetryPolicy::exponential(0).max_attempts(), 1);
+        assert_eq!(RetryPolicy::exponential(3).max_attempts(), 3);
+        assert_eq!(
+            RetryPolicy::exponential(1000).max_attempts(),
+            RetryPolicy::MAX_ATTEMPTS
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let policy = RetryPolicy::exponential(10)
+            .initial_backoff(Duration::from_millis(100))
+            .max_backoff(Duration::from_millis(1000));
+        let bases: Vec<u128> = (1..=6)
+            .map(|a| policy.base_backoff(a).as_millis())
+            .collect();
+        assert_eq!(bases, [100, 200, 400, 800, 1000, 1000]);
+        assert_eq!(policy.base_backoff(u32::MAX), Duration::from_millis(1000));
+    }
+
+    #[test]
+    fn jitter_stays_between_half_and_full() {
+        let policy = RetryPolicy::exponential(5).initial_backoff(Duration::from_millis(80));
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..200 {
+            let wait = policy.backoff(2);
+            assert!(wait >= Duration::from_millis(80) && wait <= Duration::from_millis(160));
+            seen.insert(wait);
+        }
+        assert!(seen.len() > 1, "the waits are not jittered");
+    }
+}

@@ -131,3 +131,19 @@ fn key_never_shown_in_debug() {
     assert!(shown.contains("abc********"), "{shown}");
     assert!(!shown.contains("abcd"), "{shown}");
 }
+
+#[test]
+fn from_config_checks_the_url_too() {
+    use dispatch_std::client::{ApiKey, ClientConfig, RetryPolicy};
+    let config = ClientConfig {
+        api_key: ApiKey::new("key-0123456789").unwrap(),
+        api_url: "ftp://example.com".parse().unwrap(),
+        timeout: DEFAULT_TIMEOUT,
+        retry: RetryPolicy::none(),
+    };
+    let err = Client::from_config(config).unwrap_err();
+    assert!(
+        matches!(err, ConfigError::UnsupportedScheme { .. }),
+        "{err}"
+    );
+}

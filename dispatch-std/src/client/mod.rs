@@ -196,11 +196,10 @@ impl ClientBuilder {
             timeout: config::check_timeout(self.timeout.unwrap_or(DEFAULT_TIMEOUT))?,
             retry: self.retry,
         };
-        let http = match self.http {
-            Some(http) => http,
-            None => default_http_client()?,
-        };
-        Client::from_config(config, http)
+        match self.http {
+            Some(http) => Client::with_http_client(config, http),
+            None => Client::from_config(config),
+        }
     }
 }
 
@@ -249,8 +248,20 @@ impl Client {
         Self::builder().build()
     }
 
-    /// A client from a complete configuration and a reqwest client.
-    pub fn from_config(config: ClientConfig, http: reqwest::Client) -> Result<Self, ConfigError> {
+    /// A client from a complete configuration, with the built-in HTTP client
+    /// (rustls; it installs the ring crypto provider as the process default
+    /// when no provider is installed yet).
+    pub fn from_config(config: ClientConfig) -> Result<Self, ConfigError> {
+        Self::with_http_client(config, default_http_client()?)
+    }
+
+    /// A client from a complete configuration and a reqwest client of your
+    /// own (its TLS, proxy and pool settings; its redirect policy should be
+    /// `none`: an RPC is not redirected).
+    pub fn with_http_client(
+        config: ClientConfig,
+        http: reqwest::Client,
+    ) -> Result<Self, ConfigError> {
         let mut authorization =
             HeaderValue::try_from(format!("Bearer {}", config.api_key.expose()))
                 .map_err(|_| ConfigError::InvalidApiKey)?;
@@ -259,6 +270,8 @@ impl Client {
             u64::try_from(config::check_timeout(config.timeout)?.as_millis())
                 .map_err(|_| ConfigError::InvalidTimeout)?,
         );
+        // The fields are public, so a hand-made config gets the same checks.
+        config::parse_api_url(config.api_url.as_str())?;
         let dispatch_url = join_dispatch_path(&config.api_url)?;
         Ok(Self {
             http,

@@ -227,7 +227,7 @@ pub(super) fn parse_api_url(raw: &str) -> Result<Url, ConfigError> {
 /// Checks that a timeout can be sent as `Connect-Timeout-Ms` (1..=10 digits).
 pub(super) fn check_timeout(timeout: Duration) -> Result<Duration, ConfigError> {
     let ms = timeout.as_millis();
-    if ms == 0 || ms > 9_999_999_999 {
+    if ms == 0 || ms > u128::from(dispatch_core::connect::MAX_TIMEOUT_MS) {
         return Err(ConfigError::InvalidTimeout);
     }
     Ok(timeout)

@@ -3,7 +3,7 @@
 use core::fmt;
 
 use super::config::API_KEY_ENV;
-use super::pending_core::Code;
+use dispatch_core::connect::Code;
 
 /// Why a dispatch failed. Every variant has a Connect [`Code`]
 /// ([`ClientError::code`]); those that got an HTTP response also have its

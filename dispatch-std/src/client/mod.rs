@@ -41,6 +41,7 @@ use core::fmt;
 use core::time::Duration;
 use std::ffi::OsString;
 
+use dispatch_core::connect::{self, Codec, ResponseError};
 use dispatch_proto::sdk::v1::{DispatchRequest, DispatchResponse};
 use prost::Message as _;
 use reqwest::Url;
@@ -49,8 +50,8 @@ use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue
 pub use config::{
     API_KEY_ENV, API_URL_ENV, ApiKey, ClientConfig, ConfigError, DEFAULT_API_URL, DEFAULT_TIMEOUT,
 };
+pub use dispatch_core::connect::Code;
 pub use error::ClientError;
-pub use pending_core::Code;
 pub use retry::RetryPolicy;
 
 /// The messages a client sends and receives.
@@ -60,13 +61,12 @@ pub mod proto {
 
 use proto::Call;
 
-/// The Connect path of the Dispatch RPC, appended to the API URL.
-pub const DISPATCH_PATH: &str = "/dispatch.sdk.v1.DispatchService/Dispatch";
-
 /// The largest response body read; a `DispatchResponse` holds only ids.
 const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
 /// How much of a non-Connect error body is quoted in the error message.
 const QUOTED_BODY_CHARS: usize = 256;
+/// The longest server error message kept, in bytes (longer ones are cut).
+const MESSAGE_CAPACITY: usize = 4096;
 
 /// The id Dispatch gives a dispatched call.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -266,10 +266,10 @@ impl Client {
             HeaderValue::try_from(format!("Bearer {}", config.api_key.expose()))
                 .map_err(|_| ConfigError::InvalidApiKey)?;
         authorization.set_sensitive(true);
-        let timeout_ms = HeaderValue::from(
-            u64::try_from(config::check_timeout(config.timeout)?.as_millis())
-                .map_err(|_| ConfigError::InvalidTimeout)?,
-        );
+        let timeout_ms = u64::try_from(config::check_timeout(config.timeout)?.as_millis())
+            .map_err(|_| ConfigError::InvalidTimeout)?;
+        let timeout_ms = HeaderValue::from_str(&connect::format_timeout_ms(timeout_ms))
+            .map_err(|_| ConfigError::InvalidTimeout)?;
         // The fields are public, so a hand-made config gets the same checks.
         config::parse_api_url(config.api_url.as_str())?;
         let dispatch_url = join_dispatch_path(&config.api_url)?;
@@ -354,9 +354,9 @@ impl Client {
             .http
             .post(self.dispatch_url.clone())
             .header(AUTHORIZATION, self.authorization.clone())
-            .header(CONTENT_TYPE, PROTO_CONTENT_TYPE)
-            .header(CONNECT_PROTOCOL_VERSION, "1")
-            .header(CONNECT_TIMEOUT_MS, self.timeout_ms.clone())
+            .header(CONTENT_TYPE, Codec::Proto.content_type())
+            .header(connect::PROTOCOL_VERSION_HEADER, connect::PROTOCOL_VERSION)
+            .header(connect::TIMEOUT_HEADER, self.timeout_ms.clone())
             .timeout(self.config.timeout)
             .body(body)
             .send()
@@ -374,17 +374,35 @@ impl Client {
         let content_encoding = header(CONTENT_ENCODING);
         let (body, complete) = read_limited(response).await?;
 
-        if status != reqwest::StatusCode::OK {
-            let body = if complete { body.as_slice() } else { &[] };
-            return Err(self.error_response(status, content_type.as_deref(), body));
-        }
         let invalid = |code, message: String| ClientError::InvalidResponse {
             code,
             message,
             http_status: 200,
         };
-        check_success_headers(content_type.as_deref(), content_encoding.as_deref())
-            .map_err(|(code, message)| invalid(code, message))?;
+        // An error body cut short is not read as a Connect error.
+        let classified_body = if complete { body.as_slice() } else { &[] };
+        let mut no_details = [0u8; 0];
+        if let Err(error) = connect::classify_response::<MESSAGE_CAPACITY>(
+            Codec::Proto,
+            status.as_u16(),
+            content_type.as_deref().unwrap_or(""),
+            classified_body,
+            &mut no_details,
+        ) {
+            if status == reqwest::StatusCode::OK {
+                return Err(invalid(
+                    error.code,
+                    format!("unexpected response content type {content_type:?}"),
+                ));
+            }
+            return Err(self.error_response(status, &error, classified_body));
+        }
+        if let Err(code) = connect::check_response_encoding(content_encoding.as_deref(), &[]) {
+            return Err(invalid(
+                code,
+                format!("unexpected response content encoding {content_encoding:?}"),
+            ));
+        }
         if !complete {
             return Err(invalid(
                 Code::Internal,
@@ -409,25 +427,35 @@ impl Client {
         Ok(decoded.dispatch_ids.into_iter().map(DispatchId).collect())
     }
 
-    /// The error for a non-200 response.
+    /// The error for a non-200 response, from the core's classification.
     fn error_response(
         &self,
         status: reqwest::StatusCode,
-        content_type: Option<&str>,
+        error: &ResponseError<'_, MESSAGE_CAPACITY>,
         body: &[u8],
     ) -> ClientError {
         let http_status = status.as_u16();
-        let (code, server_message) = pending_core::classify_error(http_status, content_type, body);
-        if code == Code::Unauthenticated {
+        let mut server_message = error.message.as_str().to_owned();
+        if error.message_truncated {
+            server_message.push('…');
+        }
+        if error.code == Code::Unauthenticated {
             return ClientError::Unauthenticated {
                 key_hint: self.config.api_key.redacted(),
-                server_message,
+                server_message: Some(server_message).filter(|m| !m.is_empty()),
                 http_status,
             };
         }
-        let message = server_message.unwrap_or_else(|| describe_response(status, body));
+        let message = if !server_message.is_empty() {
+            server_message
+        } else if error.source == connect::CodeSource::Body {
+            // A valid Connect error without a message: the status says enough.
+            describe_response(status, &[])
+        } else {
+            describe_response(status, body)
+        };
         ClientError::Api {
-            code,
+            code: error.code,
             message,
             http_status,
         }
@@ -477,16 +505,11 @@ impl Batch<'_> {
     }
 }
 
-// PLACEHOLDER names until the core's content-type and header constants land.
-const PROTO_CONTENT_TYPE: &str = "application/proto";
-const CONNECT_PROTOCOL_VERSION: &str = "connect-protocol-version";
-const CONNECT_TIMEOUT_MS: &str = "connect-timeout-ms";
-
 /// The API URL with the RPC path appended (the URL's own path is a routing prefix).
 fn join_dispatch_path(api_url: &Url) -> Result<Url, ConfigError> {
     let mut url = api_url.clone();
     let prefix = api_url.path().trim_end_matches('/');
-    url.set_path(&format!("{prefix}{DISPATCH_PATH}"));
+    url.set_path(&format!("{prefix}{}", connect::DISPATCH_PATH));
     if url.cannot_be_a_base() {
         return Err(ConfigError::InvalidApiUrl {
             url: api_url.to_string(),
@@ -524,33 +547,6 @@ async fn read_limited(mut response: reqwest::Response) -> Result<(Vec<u8>, bool)
         body.extend_from_slice(&chunk);
     }
     Ok((body, true))
-}
-
-/// Connect's checks of a 200 response's headers (PLACEHOLDER until the core's
-/// unary response rules land).
-fn check_success_headers(
-    content_type: Option<&str>,
-    content_encoding: Option<&str>,
-) -> Result<(), (Code, String)> {
-    let ct = content_type.unwrap_or("").trim().to_ascii_lowercase();
-    if ct != PROTO_CONTENT_TYPE {
-        let code = if ct.starts_with("application/") {
-            Code::Internal
-        } else {
-            Code::Unknown
-        };
-        return Err((
-            code,
-            format!("unexpected response content type {content_type:?}"),
-        ));
-    }
-    if let Some(encoding) = content_encoding.filter(|e| !e.eq_ignore_ascii_case("identity")) {
-        return Err((
-            Code::Internal,
-            format!("unexpected response content encoding {encoding:?}"),
-        ));
-    }
-    Ok(())
 }
 
 /// A message for an error response without a Connect message: the status and

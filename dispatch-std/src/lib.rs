@@ -11,8 +11,10 @@
 //! | `http` | `http` requests as the core's request view (`endpoint`) |
 //! | `layer` | the tower Layer verifying signatures under a body limit (`endpoint`) |
 //! | `endpoint` | the function registry and the Run endpoint on hyper 1 / axum (`endpoint`) |
+//! | [`client`] | the Dispatch API client (`DispatchService/Dispatch` over reqwest) |
 #![forbid(unsafe_code)]
 
+pub mod client;
 #[cfg(feature = "endpoint")]
 pub mod config;
 #[cfg(feature = "endpoint")]

@@ -55,7 +55,7 @@ fn status_field(v: &Value, key: &str) -> Result<Status, String> {
     Status::from_name(name).ok_or_else(|| format!("{key} {name:?} is not a Status"))
 }
 
-fn check<T: PartialEq + std::fmt::Debug>(what: &str, got: T, want: T) -> Result<(), String> {
+fn check<T: PartialEq + core::fmt::Debug>(what: &str, got: T, want: T) -> Result<(), String> {
     if got == want {
         Ok(())
     } else {

@@ -12,6 +12,7 @@
 //! | `layer` | the tower Layer verifying signatures under a body limit (`endpoint`) |
 //! | `endpoint` | the function registry and the Run endpoint on hyper 1 / axum (`endpoint`) |
 //! | [`client`] | the Dispatch API client (`DispatchService/Dispatch` over reqwest) |
+//! | `scheduler` | the local scheduler: the Dispatch RPC, runs, retries, polls (`scheduler`) |
 #![forbid(unsafe_code)]
 
 pub mod client;
@@ -24,3 +25,5 @@ pub mod http;
 pub mod json;
 #[cfg(feature = "endpoint")]
 pub mod layer;
+#[cfg(feature = "scheduler")]
+pub mod scheduler;

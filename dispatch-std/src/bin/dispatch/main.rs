@@ -1,0 +1,3 @@
+//! The `dispatch` command-line tool (being written).
+
+fn main() {}

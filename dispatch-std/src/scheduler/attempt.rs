@@ -1,0 +1,232 @@
+//! One attempt: a signed `FunctionService/Run` request and what it came to.
+
+use core::time::Duration;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use dispatch_core::connect::{self, Codec};
+use dispatch_core::proto::sdk::v1 as pb;
+use dispatch_core::status::Status;
+use ed25519_dalek::SigningKey;
+use prost::Message as _;
+use reqwest::Url;
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
+
+/// What an attempt failed with: the status it counts as, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Failure {
+    pub(super) status: Status,
+    pub(super) message: String,
+}
+
+impl Failure {
+    fn new(status: Status, message: impl Into<String>) -> Self {
+        Failure {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+/// The URL of the Run RPC at `endpoint`, which must be an http(s) URL (a
+/// base path is kept).
+pub(super) fn run_url(endpoint: &str) -> Result<Url, Failure> {
+    let url = Url::parse(endpoint).map_err(|e| {
+        Failure::new(
+            Status::InvalidArgument,
+            format!("endpoint {endpoint:?} is not a URL: {e}"),
+        )
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(Failure::new(
+            Status::InvalidArgument,
+            format!(
+                "endpoint {endpoint:?}: the local scheduler reaches only http:// and https:// endpoints"
+            ),
+        ));
+    }
+    let base = endpoint.trim_end_matches('/');
+    Url::parse(&format!("{base}{}", connect::RUN_PATH)).map_err(|e| {
+        Failure::new(
+            Status::InvalidArgument,
+            format!("endpoint {endpoint:?} gives no Run URL: {e}"),
+        )
+    })
+}
+
+/// The settings an attempt needs.
+pub(super) struct AttemptConfig<'a> {
+    pub(super) http: &'a reqwest::Client,
+    pub(super) signing_key: Option<&'a SigningKey>,
+    pub(super) timeout: Duration,
+    pub(super) body_limit: usize,
+}
+
+/// Sends `request` to the Run RPC at `url` and returns the endpoint's answer.
+pub(super) async fn attempt(
+    config: &AttemptConfig<'_>,
+    url: &Url,
+    request: &pb::RunRequest,
+) -> Result<pb::RunResponse, Failure> {
+    let body = request.encode_to_vec();
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static(connect::CONTENT_TYPE_PROTO),
+    );
+    headers.insert(
+        connect::PROTOCOL_VERSION_HEADER,
+        HeaderValue::from_static(connect::PROTOCOL_VERSION),
+    );
+    let timeout_ms = u64::try_from(config.timeout.as_millis())
+        .unwrap_or(u64::MAX)
+        .clamp(1, connect::MAX_TIMEOUT_MS);
+    if let Ok(value) = HeaderValue::from_str(&connect::format_timeout_ms(timeout_ms)) {
+        headers.insert(connect::TIMEOUT_HEADER, value);
+    }
+    if let Some(key) = config.signing_key {
+        sign(&mut headers, url, &body, key, unix_now())
+            .map_err(|why| Failure::new(Status::InvalidArgument, why))?;
+    }
+
+    let response = config
+        .http
+        .post(url.clone())
+        .headers(headers)
+        .body(body)
+        // A little over the header's value: the endpoint's own 504 is more telling.
+        .timeout(config.timeout + Duration::from_millis(500))
+        .send()
+        .await
+        .map_err(|e| transport_failure(url, &e))?;
+
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let body = read_limited(response, config.body_limit)
+        .await
+        .map_err(|why| why.in_context(url))?;
+
+    let mut details = [0u8; 0];
+    if let Err(error) =
+        connect::classify_response::<256>(Codec::Proto, status, &content_type, &body, &mut details)
+    {
+        let message = if error.message.is_empty() {
+            format!("HTTP {status} ({})", error.code.name())
+        } else {
+            format!("HTTP {status} ({}): {}", error.code.name(), error.message)
+        };
+        let status = if status == 200 {
+            Status::InvalidResponse
+        } else {
+            Status::from_connect_code(error.code)
+        };
+        return Err(Failure::new(status, format!("{url}: {message}")));
+    }
+    pb::RunResponse::decode(body.as_slice()).map_err(|e| {
+        Failure::new(
+            Status::InvalidResponse,
+            format!("{url}: the 200 response is not a dispatch.sdk.v1.RunResponse: {e}"),
+        )
+    })
+}
+
+/// Seconds since the Unix epoch (0 if the clock is before it).
+pub(super) fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Adds `Content-Digest`, `Signature-Input` and `Signature` to `headers` for
+/// a POST of `body` to `url`, as the hosted scheduler signs.
+pub(super) fn sign(
+    headers: &mut HeaderMap,
+    url: &Url,
+    body: &[u8],
+    key: &SigningKey,
+    created: i64,
+) -> Result<(), String> {
+    // PLACEHOLDER(core signature): the core signer (branch `trust`) replaces
+    // this no-op once merged; until then Run requests go unsigned.
+    let _ = (headers, url, body, key, created);
+    Ok(())
+}
+
+/// Why reading a response body failed.
+struct ReadFailure(Failure);
+
+impl ReadFailure {
+    fn in_context(self, url: &Url) -> Failure {
+        Failure::new(self.0.status, format!("{url}: {}", self.0.message))
+    }
+}
+
+/// Reads the whole body, refusing more than `limit` bytes.
+async fn read_limited(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, ReadFailure> {
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len().saturating_add(chunk.len()) > limit {
+                    return Err(ReadFailure(Failure::new(
+                        Status::InvalidResponse,
+                        format!("the response body is over {limit} bytes"),
+                    )));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(body),
+            Err(e) => {
+                let status = if e.is_timeout() {
+                    Status::Timeout
+                } else {
+                    Status::HttpError
+                };
+                return Err(ReadFailure(Failure::new(
+                    status,
+                    format!("reading the response failed: {}", error_chain(&e)),
+                )));
+            }
+        }
+    }
+}
+
+/// The status of a request that got no response: a timeout, a refused or
+/// failed connection (a name that does not resolve included), or a broken
+/// exchange.
+fn transport_failure(url: &Url, error: &reqwest::Error) -> Failure {
+    let chain = error_chain(error);
+    let status = if error.is_timeout() {
+        Status::Timeout
+    } else if chain.contains("dns error") || chain.contains("failed to lookup address") {
+        Status::DnsError
+    } else if error.is_connect() {
+        Status::TcpError
+    } else {
+        Status::HttpError
+    };
+    Failure::new(status, format!("{url}: {chain}"))
+}
+
+/// An error and its sources, `: `-separated.
+fn error_chain(error: &(dyn core::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let next = cause.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,341 @@
+//! The scheduler's HTTP side: `DispatchService/Dispatch` and the wait route.
+
+use core::convert::Infallible;
+use core::future::Future;
+use core::task::{Context, Poll};
+use core::time::Duration;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use dispatch_core::connect::{self, Code, Codec, ErrorBody};
+use dispatch_core::proto::sdk::v1 as pb;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited};
+use prost::Message as _;
+use subtle::ConstantTimeEq as _;
+use tower_service::Service;
+
+use super::Inner;
+use crate::endpoint::BoxFuture;
+
+/// The prefix of the scheduler's own wait route (not part of the Dispatch
+/// protocol): `GET /_dispatch/v1/runs/<dispatch id>?wait_ms=<n>`.
+pub const WAIT_PATH_PREFIX: &str = "/_dispatch/v1/runs/";
+
+/// The longest a wait request may wait, in milliseconds.
+const MAX_WAIT_MS: u64 = 60_000;
+
+/// The scheduler as a tower service; see [`super::Scheduler::service`].
+#[derive(Clone)]
+pub struct SchedulerService {
+    inner: Arc<Inner>,
+}
+
+impl core::fmt::Debug for SchedulerService {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SchedulerService").finish_non_exhaustive()
+    }
+}
+
+impl SchedulerService {
+    pub(super) fn new(inner: Arc<Inner>) -> Self {
+        SchedulerService { inner }
+    }
+}
+
+impl<B> Service<Request<B>> for SchedulerService
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<crate::layer::BoxError>,
+{
+    type Response = Response<Full<Bytes>>;
+    type Error = Infallible;
+    type Future = BoxFuture<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let inner = Arc::clone(&self.inner);
+        Box::pin(async move {
+            Ok(match route(&inner, request).await {
+                Ok(response) => response,
+                Err(refusal) => refusal.into_response(),
+            })
+        })
+    }
+}
+
+/// A refused request: a Connect error.
+struct Refusal {
+    status: u16,
+    code: Code,
+    message: String,
+}
+
+impl Refusal {
+    fn new(code: Code, message: impl Into<String>) -> Self {
+        Refusal {
+            status: code.http_status(),
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn into_response(self) -> Response<Full<Bytes>> {
+        let body = ErrorBody::new(self.code, &self.message);
+        let mut buf = vec![0u8; self.message.len() * 6 + 64];
+        let json = match body.encode_json(&mut buf) {
+            Ok(len) => buf.get(..len).unwrap_or_default().to_vec(),
+            Err(_) => format!(r#"{{"code":"{}"}}"#, self.code.name()).into_bytes(),
+        };
+        let mut response = Response::new(Full::new(Bytes::from(json)));
+        *response.status_mut() =
+            StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(connect::CONTENT_TYPE_JSON),
+        );
+        response
+    }
+}
+
+async fn route<B>(inner: &Arc<Inner>, request: Request<B>) -> Result<Response<Full<Bytes>>, Refusal>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<crate::layer::BoxError>,
+{
+    let path = request.uri().path().to_owned();
+    if path == connect::DISPATCH_PATH {
+        if request.method() != Method::POST {
+            return Err(Refusal {
+                status: 405,
+                code: Code::Unimplemented,
+                message: format!(
+                    "{} is not allowed; the Dispatch RPC takes POST",
+                    request.method()
+                ),
+            });
+        }
+        authenticate(inner, &request)?;
+        return dispatch(inner, request).await;
+    }
+    if let Some(id) = path.strip_prefix(WAIT_PATH_PREFIX) {
+        if request.method() != Method::GET {
+            return Err(Refusal {
+                status: 405,
+                code: Code::Unimplemented,
+                message: format!(
+                    "{} is not allowed; the wait route takes GET",
+                    request.method()
+                ),
+            });
+        }
+        authenticate(inner, &request)?;
+        let wait_ms = wait_ms(request.uri().query())?;
+        let info = inner
+            .store
+            .wait(id, Some(Duration::from_millis(wait_ms)))
+            .await
+            .ok_or_else(|| {
+                Refusal::new(
+                    Code::NotFound,
+                    format!(
+                        "no run {id:?}: this scheduler never started it \
+                         (runs are kept in memory, so a restart forgets them)"
+                    ),
+                )
+            })?;
+        let body = serde_json::to_vec(&info.to_json())
+            .map_err(|e| Refusal::new(Code::Internal, e.to_string()))?;
+        return Ok(ok_response(body, connect::CONTENT_TYPE_JSON));
+    }
+    Err(Refusal::new(
+        Code::NotFound,
+        format!("no such route: {path}"),
+    ))
+}
+
+/// The `wait_ms` query parameter: 0 when absent, at most [`MAX_WAIT_MS`].
+fn wait_ms(query: Option<&str>) -> Result<u64, Refusal> {
+    let Some(value) = query
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .find_map(|pair| pair.strip_prefix("wait_ms="))
+    else {
+        return Ok(0);
+    };
+    value
+        .parse::<u64>()
+        .map(|ms| ms.min(MAX_WAIT_MS))
+        .map_err(|_| Refusal::new(Code::InvalidArgument, "wait_ms must be a whole number"))
+}
+
+/// The Bearer check: `Authorization: Bearer <api key>`, compared in
+/// constant time.
+fn authenticate<B>(inner: &Inner, request: &Request<B>) -> Result<(), Refusal> {
+    let Some(expected) = inner.config.api_key.as_deref() else {
+        return Ok(());
+    };
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| {
+            Refusal::new(
+                Code::Unauthenticated,
+                "missing Authorization header: send Authorization: Bearer <DISPATCH_API_KEY>",
+            )
+        })?
+        .as_bytes();
+    let token = presented
+        .strip_prefix(b"Bearer ")
+        .ok_or_else(|| Refusal::new(Code::Unauthenticated, "the Authorization is not Bearer"))?;
+    if bool::from(token.ct_eq(expected.as_bytes())) {
+        Ok(())
+    } else {
+        Err(Refusal::new(
+            Code::Unauthenticated,
+            "invalid API key (check DISPATCH_API_KEY)",
+        ))
+    }
+}
+
+async fn dispatch<B>(
+    inner: &Arc<Inner>,
+    request: Request<B>,
+) -> Result<Response<Full<Bytes>>, Refusal>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<crate::layer::BoxError>,
+{
+    let headers = request.headers();
+    if let Some(version) = headers.get(connect::PROTOCOL_VERSION_HEADER)
+        && version.as_bytes() != connect::PROTOCOL_VERSION.as_bytes()
+    {
+        return Err(Refusal::new(
+            Code::InvalidArgument,
+            "Connect-Protocol-Version must be 1",
+        ));
+    }
+    if let Some(encoding) = headers.get(header::CONTENT_ENCODING)
+        && !encoding.as_bytes().eq_ignore_ascii_case(b"identity")
+    {
+        return Err(Refusal::new(
+            Code::Unimplemented,
+            "compressed requests are not supported; send identity",
+        ));
+    }
+    let codec = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(Codec::from_content_type)
+        .ok_or_else(|| Refusal {
+            status: 415,
+            code: Code::Unimplemented,
+            message: "the content type must be application/proto or application/json".into(),
+        })?;
+    let limit = inner.config.body_limit;
+    let body = Limited::new(request.into_body(), limit)
+        .collect()
+        .await
+        .map_err(|e| {
+            Refusal::new(
+                Code::ResourceExhausted,
+                format!("the request body could not be read within {limit} bytes: {e}"),
+            )
+        })?
+        .to_bytes();
+    let decoded = match codec {
+        Codec::Proto => pb::DispatchRequest::decode(body.as_ref()).map_err(|e| e.to_string()),
+        Codec::Json => {
+            crate::json::from_json_slice::<pb::DispatchRequest>(&body).map_err(|e| e.to_string())
+        }
+    };
+    let dispatch_request = decoded.map_err(|why| {
+        Refusal::new(
+            Code::InvalidArgument,
+            format!("the body is not a dispatch.sdk.v1.DispatchRequest: {why}"),
+        )
+    })?;
+    let scheduler = super::Scheduler {
+        inner: Arc::clone(inner),
+    };
+    let ids = scheduler
+        .dispatch(dispatch_request.calls)
+        .map_err(|invalid| Refusal::new(Code::InvalidArgument, invalid.0))?;
+    let response = pb::DispatchResponse { dispatch_ids: ids };
+    match codec {
+        Codec::Proto => Ok(ok_response(
+            response.encode_to_vec(),
+            connect::CONTENT_TYPE_PROTO,
+        )),
+        Codec::Json => {
+            let body = crate::json::to_json_string(&response)
+                .map_err(|e| Refusal::new(Code::Internal, e.to_string()))?;
+            Ok(ok_response(body.into_bytes(), connect::CONTENT_TYPE_JSON))
+        }
+    }
+}
+
+fn ok_response(body: Vec<u8>, content_type: &'static str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+/// Serves `service` on `listener` until `shutdown` completes, then stops
+/// accepting and lets requests in flight finish.
+pub(super) async fn serve(
+    service: SchedulerService,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto;
+    use hyper_util::server::graceful::GracefulShutdown;
+    use hyper_util::service::TowerToHyperService;
+
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Some(Duration::from_secs(30)));
+    builder.http2().timer(TokioTimer::new());
+    let graceful = GracefulShutdown::new();
+    if let Ok(address) = listener.local_addr() {
+        tracing::info!(target: "dispatch::scheduler", %address, "dispatch scheduler listening");
+    }
+    let mut shutdown = core::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    tracing::warn!(%error, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let connection = builder
+            .serve_connection(
+                TokioIo::new(stream),
+                TowerToHyperService::new(service.clone()),
+            )
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%peer, %error, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    // Wait requests can be long: give requests in flight a bounded grace.
+    let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
+    Ok(())
+}

@@ -1,0 +1,336 @@
+//! The scheduler's run loop against real endpoints on loopback: returns,
+//! retries, the retry limit, tail calls, polls, expiration, and endpoints
+//! that are unreachable, answer garbage or never answer.
+
+mod scheduler_support;
+
+use core::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use dispatch_core::proto::sdk::v1 as pb;
+use dispatch_core::status::Status;
+use dispatch_std::endpoint::{self, Directive, FunctionError, Outcome, Poll, Registry, Run};
+use dispatch_std::scheduler::{RunInfo, Scheduler};
+use prost_types::Any;
+use scheduler_support::{fast_scheduler, raw_server, serve_endpoint};
+
+fn call(endpoint: &str, function: &str, input: i64) -> pb::Call {
+    endpoint::call(endpoint, function, 0, &input)
+}
+
+async fn run_to_end(scheduler: &Scheduler, call: pb::Call) -> RunInfo {
+    let ids = scheduler.dispatch(vec![call]).unwrap();
+    let id = &ids[0];
+    let info = scheduler.wait(id, None).await.unwrap();
+    assert!(info.outcome.is_some(), "the run is not done");
+    info
+}
+
+fn output_i64(info: &RunInfo) -> i64 {
+    let outcome = info.outcome.as_ref().unwrap();
+    let output: &Any = outcome.result.output.as_ref().expect("an output");
+    output.to_msg::<i64>().unwrap()
+}
+
+fn status(info: &RunInfo) -> Status {
+    info.outcome.as_ref().unwrap().status
+}
+
+fn error_message(info: &RunInfo) -> String {
+    let outcome = info.outcome.as_ref().unwrap();
+    let error = outcome.result.error.as_ref().expect("an error");
+    format!("{}: {}", error.r#type, error.message)
+}
+
+fn arithmetic() -> Registry {
+    let mut registry = Registry::new();
+    registry.register("double", |run: Run<i64>| async move {
+        match run.directive {
+            Directive::Input(n) => Ok(Outcome::value(&(2 * n))),
+            Directive::Resume(_) => Err(FunctionError::permanent("double never polls")),
+        }
+    });
+    registry
+}
+
+#[tokio::test]
+async fn a_return_is_the_outcome() {
+    let url = serve_endpoint(arithmetic()).await;
+    let scheduler = fast_scheduler(3);
+    let info = run_to_end(&scheduler, call(&url, "double", 21)).await;
+    assert_eq!(status(&info), Status::Ok);
+    assert_eq!(output_i64(&info), 42);
+    assert_eq!(info.attempts, 1);
+    let result = &info.outcome.as_ref().unwrap().result;
+    assert_eq!(result.dispatch_id, info.dispatch_id);
+    assert_eq!(info.root_dispatch_id, info.dispatch_id);
+    assert!(info.parent_dispatch_id.is_empty());
+}
+
+#[tokio::test]
+async fn temporary_failures_are_retried_until_success() {
+    let tries = Arc::new(AtomicU32::new(0));
+    let mut registry = Registry::new();
+    let counter = Arc::clone(&tries);
+    registry.register("flaky", move |_run: Run<i64>| {
+        let counter = Arc::clone(&counter);
+        async move {
+            if counter.fetch_add(1, Ordering::SeqCst) < 2 {
+                Err(FunctionError::temporary("not yet"))
+            } else {
+                Ok(Outcome::value(&7i64))
+            }
+        }
+    });
+    let url = serve_endpoint(registry).await;
+    let info = run_to_end(&fast_scheduler(5), call(&url, "flaky", 0)).await;
+    assert_eq!(status(&info), Status::Ok);
+    assert_eq!(output_i64(&info), 7);
+    assert_eq!(info.attempts, 3);
+    assert_eq!(tries.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn retries_stop_at_the_limit() {
+    let mut registry = Registry::new();
+    registry.register("always_throttled", |_run: Run<i64>| async move {
+        Err::<Outcome, _>(FunctionError::throttled("slow down"))
+    });
+    let url = serve_endpoint(registry).await;
+    let info = run_to_end(&fast_scheduler(4), call(&url, "always_throttled", 0)).await;
+    assert_eq!(status(&info), Status::Throttled);
+    assert_eq!(info.attempts, 4);
+    assert!(
+        error_message(&info).contains("slow down"),
+        "{}",
+        error_message(&info)
+    );
+}
+
+#[tokio::test]
+async fn permanent_failures_are_not_retried() {
+    let mut registry = Registry::new();
+    registry.register("broken", |_run: Run<i64>| async move {
+        Err::<Outcome, _>(FunctionError::permanent("bad input"))
+    });
+    let url = serve_endpoint(registry).await;
+    let info = run_to_end(&fast_scheduler(5), call(&url, "broken", 0)).await;
+    assert_eq!(status(&info), Status::PermanentError);
+    assert_eq!(info.attempts, 1);
+    assert!(error_message(&info).contains("bad input"));
+}
+
+#[tokio::test]
+async fn an_unknown_function_is_not_found_at_once() {
+    let url = serve_endpoint(arithmetic()).await;
+    let info = run_to_end(&fast_scheduler(5), call(&url, "missing", 0)).await;
+    assert_eq!(status(&info), Status::NotFound);
+    assert_eq!(info.attempts, 1);
+}
+
+#[tokio::test]
+async fn a_tail_call_replaces_the_function() {
+    let mut registry = arithmetic();
+    registry.register("double_later", |run: Run<i64>| async move {
+        let Directive::Input(n) = run.directive else {
+            return Err(FunctionError::permanent("no resume expected"));
+        };
+        let endpoint = run.endpoint_url.as_deref().unwrap_or_default().to_owned();
+        Ok(Outcome::tail_call(endpoint::call(
+            &endpoint,
+            "double",
+            0,
+            &(n + 1),
+        )))
+    });
+    let url = serve_endpoint(registry).await;
+    let info = run_to_end(&fast_scheduler(3), call(&url, "double_later", 4)).await;
+    assert_eq!(status(&info), Status::Ok);
+    assert_eq!(output_i64(&info), 10);
+    assert_eq!(info.function, "double");
+    assert_eq!(info.attempts, 2);
+}
+
+/// `sum_of_doubles(n)` polls `double(1..=n)` with `min_results` 1 and
+/// `max_results` 2, so the results come over several resumes; its state is
+/// `"n,sum,received"`.
+fn summing() -> Registry {
+    let mut registry = arithmetic();
+    registry.register("sum_of_doubles", |run: Run<i64>| async move {
+        let endpoint = run.endpoint_url.as_deref().unwrap_or_default().to_owned();
+        let (n, sum, received) = match &run.directive {
+            Directive::Input(n) => {
+                let mut poll = Poll::new(&format!("{n},0,0"))
+                    .min_results(1)
+                    .max_results(2)
+                    .max_wait(Duration::from_secs(60));
+                for k in 1..=*n {
+                    poll = poll.call(endpoint::call(&endpoint, "double", k as u64, &k));
+                }
+                return Ok(Outcome::poll(poll));
+            }
+            Directive::Resume(resume) => {
+                let state: String = resume.state()?;
+                let parts: Vec<i64> = state.split(',').map(|p| p.parse().unwrap()).collect();
+                if resume.results().is_empty() || resume.results().len() > 2 {
+                    return Err(FunctionError::permanent(format!(
+                        "{} results in one resume",
+                        resume.results().len()
+                    )));
+                }
+                let mut sum = parts[1];
+                for result in resume.results() {
+                    let output = result.output.as_ref().expect("an output");
+                    sum += output.to_msg::<i64>().unwrap();
+                }
+                (parts[0], sum, parts[2] + resume.results().len() as i64)
+            }
+        };
+        if received == n {
+            return Ok(Outcome::value(&sum));
+        }
+        Ok(Outcome::poll(
+            Poll::new(&format!("{n},{sum},{received}"))
+                .min_results(1)
+                .max_results(2)
+                .max_wait(Duration::from_secs(60)),
+        ))
+    });
+    registry
+}
+
+#[tokio::test]
+async fn a_poll_dispatches_its_calls_and_resumes_with_their_results() {
+    let url = serve_endpoint(summing()).await;
+    let scheduler = fast_scheduler(3);
+    let info = run_to_end(&scheduler, call(&url, "sum_of_doubles", 5)).await;
+    assert_eq!(status(&info), Status::Ok, "{:?}", info.outcome);
+    assert_eq!(output_i64(&info), 30);
+    // One first run, then at least three resumes (5 results, at most 2 each).
+    assert!(info.attempts >= 4, "{} attempts", info.attempts);
+}
+
+#[tokio::test]
+async fn children_know_their_parent_and_root() {
+    let mut registry = Registry::new();
+    registry.register("lineage", |run: Run<i64>| async move {
+        Ok(Outcome::value(&format!(
+            "{},{}",
+            run.parent_dispatch_id, run.root_dispatch_id
+        )))
+    });
+    registry.register("ask_child", |run: Run<i64>| async move {
+        let endpoint = run.endpoint_url.as_deref().unwrap_or_default().to_owned();
+        match run.directive {
+            Directive::Input(_) => Ok(Outcome::poll(
+                Poll::new(&0u64).call(endpoint::call(&endpoint, "lineage", 9, &0i64)),
+            )),
+            Directive::Resume(resume) => {
+                let result = resume.result(9).expect("the child's result");
+                Ok(Outcome::any(result.output.clone().expect("an output")))
+            }
+        }
+    });
+    let url = serve_endpoint(registry).await;
+    let info = run_to_end(&fast_scheduler(3), call(&url, "ask_child", 0)).await;
+    assert_eq!(status(&info), Status::Ok, "{:?}", info.outcome);
+    let output = info
+        .outcome
+        .as_ref()
+        .unwrap()
+        .result
+        .output
+        .as_ref()
+        .unwrap();
+    let id = &info.dispatch_id;
+    assert_eq!(output.to_msg::<String>().unwrap(), format!("{id},{id}"));
+}
+
+#[tokio::test]
+async fn an_expired_call_ends_with_timeout() {
+    let mut registry = Registry::new();
+    registry.register("sleepy", |_run: Run<i64>| async move {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        Ok(Outcome::none())
+    });
+    let url = serve_endpoint(registry).await;
+    let mut call = call(&url, "sleepy", 0);
+    call.expiration = Some(prost_types::Duration {
+        seconds: 1,
+        nanos: 0,
+    });
+    let info = run_to_end(&fast_scheduler(10), call).await;
+    assert_eq!(status(&info), Status::Timeout);
+    assert!(
+        error_message(&info).contains("expired"),
+        "{}",
+        error_message(&info)
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_endpoint_is_a_tcp_error_after_the_retries() {
+    // Bind, then drop, a port: nothing listens there.
+    let address = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let info = run_to_end(
+        &fast_scheduler(3),
+        call(&format!("http://{address}"), "double", 1),
+    )
+    .await;
+    assert_eq!(status(&info), Status::TcpError);
+    assert_eq!(info.attempts, 3);
+    assert!(error_message(&info).contains(&address.to_string()));
+}
+
+#[tokio::test]
+async fn a_garbage_answer_is_an_invalid_response() {
+    let address = raw_server(Some(
+        b"HTTP/1.1 200 OK\r\ncontent-type: application/proto\r\ncontent-length: 3\r\n\r\n\xff\xff\xff",
+    ))
+    .await;
+    let info = run_to_end(
+        &fast_scheduler(3),
+        call(&format!("http://{address}"), "double", 1),
+    )
+    .await;
+    assert_eq!(status(&info), Status::InvalidResponse);
+    assert_eq!(info.attempts, 1);
+}
+
+#[tokio::test]
+async fn a_non_http_answer_is_retried_then_reported() {
+    let address = raw_server(Some(b"hello, I am not HTTP\r\n\r\n")).await;
+    let info = run_to_end(
+        &fast_scheduler(2),
+        call(&format!("http://{address}"), "double", 1),
+    )
+    .await;
+    assert_eq!(status(&info), Status::HttpError);
+    assert_eq!(info.attempts, 2);
+}
+
+#[tokio::test]
+async fn a_silent_endpoint_times_out() {
+    let address = raw_server(None).await;
+    let scheduler = Scheduler::new(
+        scheduler_support::fast_config(2).attempt_timeout(Duration::from_millis(300)),
+    )
+    .unwrap();
+    let info = run_to_end(&scheduler, call(&format!("http://{address}"), "double", 1)).await;
+    assert_eq!(status(&info), Status::Timeout);
+    assert_eq!(info.attempts, 2);
+}
+
+#[tokio::test]
+async fn invalid_calls_are_refused_all_or_none() {
+    let scheduler = fast_scheduler(1);
+    let good = call("http://127.0.0.1:1", "double", 1);
+    let bad = call("ftp://example.com", "double", 1);
+    let error = scheduler.dispatch(vec![good, bad]).unwrap_err();
+    assert!(error.0.contains("calls[1].endpoint"), "{error}");
+}

@@ -1,0 +1,199 @@
+//! The scheduler's HTTP side: the Dispatch RPC (through this crate's own
+//! client and by hand) and the wait route.
+
+mod scheduler_support;
+
+use dispatch_core::proto::sdk::v1 as pb;
+use dispatch_std::client::{Client, ClientError};
+use dispatch_std::endpoint::{self, Directive, Outcome, Registry, Run};
+use dispatch_std::scheduler::{Scheduler, WAIT_PATH_PREFIX};
+use prost::Message as _;
+use scheduler_support::{fast_config, serve_endpoint, serve_scheduler};
+
+const KEY: &str = "test-api-key";
+
+async fn setup() -> (String, String) {
+    let mut registry = Registry::new();
+    registry.register("greet", |run: Run<String>| async move {
+        match run.directive {
+            Directive::Input(name) => Ok(Outcome::value(&format!("hello, {name}"))),
+            Directive::Resume(_) => Ok(Outcome::none()),
+        }
+    });
+    let endpoint = serve_endpoint(registry).await;
+    let scheduler = Scheduler::new(fast_config(3).api_key(Some(KEY.into()))).unwrap();
+    let url = serve_scheduler(&scheduler).await;
+    (endpoint, url)
+}
+
+fn client(url: &str, key: &str) -> Client {
+    Client::builder()
+        .api_url(url)
+        .api_key(key)
+        .build_with_env(|_| None)
+        .unwrap()
+}
+
+async fn wait_json(url: &str, id: &str, key: Option<&str>) -> (u16, serde_json::Value) {
+    let mut request =
+        reqwest::Client::new().get(format!("{url}{WAIT_PATH_PREFIX}{id}?wait_ms=30000"));
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (
+        status,
+        serde_json::from_slice(&response.bytes().await.unwrap()).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn a_dispatched_call_runs_and_its_outcome_can_be_awaited() {
+    let (endpoint, url) = setup().await;
+    let id = client(&url, KEY)
+        .dispatch(endpoint::call(&endpoint, "greet", 0, &"world".to_string()))
+        .await
+        .unwrap();
+    let (status, json) = wait_json(&url, id.as_str(), Some(KEY)).await;
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(json["done"], true);
+    assert_eq!(json["status"], "STATUS_OK");
+    assert_eq!(json["dispatchId"], id.as_str());
+    assert_eq!(json["result"]["output"]["value"], "hello, world");
+}
+
+#[tokio::test]
+async fn batches_get_one_id_per_call_in_order() {
+    let (endpoint, url) = setup().await;
+    let calls =
+        ["a", "b", "c"].map(|name| endpoint::call(&endpoint, "greet", 0, &name.to_string()));
+    let ids = client(&url, KEY).dispatch_batch(calls).await.unwrap();
+    assert_eq!(ids.len(), 3);
+    for (id, name) in ids.iter().zip(["a", "b", "c"]) {
+        let (_, json) = wait_json(&url, id.as_str(), Some(KEY)).await;
+        assert_eq!(json["result"]["output"]["value"], format!("hello, {name}"));
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_api_key_is_unauthenticated() {
+    let (endpoint, url) = setup().await;
+    let error = client(&url, "not-the-key")
+        .dispatch(endpoint::call(&endpoint, "greet", 0, &"x".to_string()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, ClientError::Unauthenticated { .. }),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_authorization_is_401_with_connect_json() {
+    let (_, url) = setup().await;
+    let response = reqwest::Client::new()
+        .post(format!("{url}/dispatch.sdk.v1.DispatchService/Dispatch"))
+        .header("content-type", "application/proto")
+        .body(pb::DispatchRequest::default().encode_to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    let json: serde_json::Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+    assert_eq!(json["code"], "unauthenticated");
+    let (status, json) = wait_json(&url, "whatever", None).await;
+    assert_eq!(status, 401, "{json}");
+}
+
+#[tokio::test]
+async fn an_invalid_call_is_invalid_argument() {
+    let (_, url) = setup().await;
+    let request = pb::DispatchRequest {
+        calls: vec![pb::Call {
+            endpoint: "http://127.0.0.1:1".into(),
+            function: "9lives".into(),
+            ..Default::default()
+        }],
+    };
+    let response = reqwest::Client::new()
+        .post(format!("{url}/dispatch.sdk.v1.DispatchService/Dispatch"))
+        .bearer_auth(KEY)
+        .header("content-type", "application/proto")
+        .body(request.encode_to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    let json: serde_json::Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+    assert_eq!(json["code"], "invalid_argument");
+    assert!(
+        json["message"]
+            .as_str()
+            .unwrap()
+            .contains("calls[0].function")
+    );
+}
+
+#[tokio::test]
+async fn garbage_bodies_and_codecs_are_refused() {
+    let (_, url) = setup().await;
+    let http = reqwest::Client::new();
+    let dispatch_url = format!("{url}/dispatch.sdk.v1.DispatchService/Dispatch");
+    let garbage = http
+        .post(&dispatch_url)
+        .bearer_auth(KEY)
+        .header("content-type", "application/proto")
+        .body(vec![0xff, 0xff, 0xff])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(garbage.status().as_u16(), 400);
+    let text = http
+        .post(&dispatch_url)
+        .bearer_auth(KEY)
+        .header("content-type", "text/plain")
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(text.status().as_u16(), 415);
+    let get = http
+        .get(&dispatch_url)
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.status().as_u16(), 405);
+}
+
+#[tokio::test]
+async fn json_dispatch_requests_get_json_answers() {
+    let (endpoint, url) = setup().await;
+    let body = serde_json::json!({"calls": [{
+        "endpoint": endpoint,
+        "function": "greet",
+        "input": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": "json"},
+    }]});
+    let response = reqwest::Client::new()
+        .post(format!("{url}/dispatch.sdk.v1.DispatchService/Dispatch"))
+        .bearer_auth(KEY)
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&body).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let json: serde_json::Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+    let id = json["dispatchIds"][0].as_str().unwrap().to_owned();
+    let (_, json) = wait_json(&url, &id, Some(KEY)).await;
+    assert_eq!(json["result"]["output"]["value"], "hello, json");
+}
+
+#[tokio::test]
+async fn an_unknown_run_is_not_found() {
+    let (_, url) = setup().await;
+    let (status, json) = wait_json(&url, "0123", Some(KEY)).await;
+    assert_eq!(status, 404);
+    assert_eq!(json["code"], "not_found");
+}

@@ -7,6 +7,7 @@
 //! (HTTP/1.1). `X-Forwarded-*` headers are never consulted.
 
 use bytes::Bytes;
+use dispatch_core::connect::{Code, ErrorBody};
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, Uri, header};
 
 /// A request as the signature verifier sees it, borrowed from `http` types.
@@ -126,12 +127,13 @@ pub fn public_authority(url: &str) -> Option<String> {
 
 /// A Connect error response: this HTTP status, `Content-Type:
 /// application/json`, and the Connect error JSON for `code` and `message`.
-pub(crate) fn connect_error<B: From<Bytes>>(
-    status: u16,
-    code: crate::endpoint::placeholder::Code,
-    message: &str,
-) -> Response<B> {
-    let body = crate::endpoint::placeholder::error_json(code, message);
+pub(crate) fn connect_error<B: From<Bytes>>(status: u16, code: Code, message: &str) -> Response<B> {
+    // Escaping grows a byte to at most six (`\u00XX`); the rest is the frame.
+    let mut body = vec![0; message.len() * 6 + 64];
+    let written = ErrorBody::new(code, message)
+        .encode_json(&mut body)
+        .unwrap_or_default();
+    body.truncate(written);
     let mut response = Response::new(B::from(Bytes::from(body)));
     *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
     response.headers_mut().insert(

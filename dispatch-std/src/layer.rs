@@ -31,7 +31,8 @@ use http_body_util::{BodyExt, Full};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::endpoint::placeholder::{Code, VerificationKey};
+use crate::endpoint::placeholder::VerificationKey;
+use dispatch_core::connect::Code;
 use crate::http::{RequestView, connect_error};
 
 /// The default body limit: 16 MB, as dispatch-py.

@@ -6,7 +6,7 @@ use core::time::Duration;
 use std::sync::Arc;
 
 use dispatch_core::proto::sdk::v1 as pb;
-use pb::Status;
+use dispatch_core::status::Status;
 use prost_types::Any;
 
 use super::placeholder;
@@ -205,7 +205,7 @@ impl Outcome {
         use pb::run_response::Directive as D;
         match self {
             Outcome::Return { output, status } => pb::RunResponse {
-                status: status as i32,
+                status: status.number(),
                 directive: Some(D::Exit(pb::Exit {
                     result: Some(pb::CallResult {
                         output,
@@ -215,14 +215,14 @@ impl Outcome {
                 })),
             },
             Outcome::TailCall { call, status } => pb::RunResponse {
-                status: status as i32,
+                status: status.number(),
                 directive: Some(D::Exit(pb::Exit {
                     result: None,
                     tail_call: Some(call),
                 })),
             },
             Outcome::Poll(poll) => pb::RunResponse {
-                status: Status::Ok as i32,
+                status: Status::Ok.number(),
                 directive: Some(D::Poll(poll.into_proto())),
             },
         }
@@ -394,7 +394,7 @@ impl FunctionError {
     /// Status table both SDKs share (429 `THROTTLED`, 408 `TIMEOUT`, other
     /// 5xx `TEMPORARY_ERROR`, 4xx mostly permanent).
     pub fn from_http_status(code: u16, message: impl Into<String>) -> Self {
-        FunctionError::new(placeholder::status_for_http(code), "HTTPError", message)
+        FunctionError::new(Status::from_http_status(code), "HTTPError", message)
     }
 
     /// The status reported to the scheduler.
@@ -421,7 +421,7 @@ impl FunctionError {
     /// The `RunResponse` that reports this error.
     pub fn into_response(self) -> pb::RunResponse {
         pb::RunResponse {
-            status: self.status as i32,
+            status: self.status.number(),
             directive: Some(pb::run_response::Directive::Exit(pb::Exit {
                 result: Some(pb::CallResult {
                     error: Some(pb::Error {
@@ -444,7 +444,7 @@ impl fmt::Display for FunctionError {
             "{}: {} ({})",
             self.type_name,
             self.message,
-            self.status.as_str_name()
+            self.status.name()
         )
     }
 }

@@ -59,10 +59,11 @@ use tracing::Instrument;
 use crate::config::EndpointConfig;
 use crate::http::{connect_error, public_authority};
 use crate::layer::{VerifyLayer, VerifyService};
-use placeholder::{Code, Codec, VerificationKey};
+use dispatch_core::connect::{self, Code, Codec};
+use dispatch_core::status::Status;
+use placeholder::VerificationKey;
 
-/// The path of the Run RPC.
-pub const RUN_PATH: &str = "/dispatch.sdk.v1.FunctionService/Run";
+pub use dispatch_core::connect::RUN_PATH;
 
 /// The body type of every response the endpoint writes.
 pub type ResponseBody = Full<Bytes>;
@@ -277,7 +278,7 @@ impl RunService {
         match self.try_run(request).await {
             Ok(response) => response,
             Err(Refusal(status, code, message)) => {
-                tracing::debug!(status, code = code.as_str(), %message, "run refused");
+                tracing::debug!(status, code = code.name(), %message, "run refused");
                 let mut response = connect_error(status, code, &message);
                 if status == 405 {
                     response
@@ -313,14 +314,13 @@ impl RunService {
             ));
         }
         let headers = &parts.headers;
-        if let Some(version) = headers.get("connect-protocol-version") {
-            if version.as_bytes() != b"1" {
-                return Err(Refusal::code(
-                    Code::InvalidArgument,
-                    "Connect-Protocol-Version must be 1",
-                ));
-            }
-        }
+        let text = |name: &str| {
+            headers
+                .get(name)
+                .map(|value| value.to_str().unwrap_or("\u{fffd}"))
+        };
+        connect::check_protocol_version(text(connect::PROTOCOL_VERSION_HEADER), false)
+            .map_err(|error| Refusal::code(error.code(), error.to_string()))?;
         if let Some(encoding) = headers.get(header::CONTENT_ENCODING) {
             if !encoding.as_bytes().eq_ignore_ascii_case(b"identity") {
                 return Err(Refusal::code(
@@ -329,9 +329,8 @@ impl RunService {
                 ));
             }
         }
-        let codec = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|value| placeholder::codec_of(value.as_bytes()))
+        let codec = text(connect::CONTENT_TYPE_HEADER)
+            .and_then(Codec::from_content_type)
             .ok_or_else(|| {
                 Refusal(
                     415,
@@ -339,13 +338,11 @@ impl RunService {
                     "the content type must be application/proto or application/json".into(),
                 )
             })?;
-        let timeout = match headers.get("connect-timeout-ms") {
+        let timeout = match text(connect::TIMEOUT_HEADER) {
             Some(value) => Some(
-                placeholder::parse_timeout_ms(value.as_bytes())
+                connect::parse_timeout_ms(value)
                     .map(Duration::from_millis)
-                    .ok_or_else(|| {
-                        Refusal::code(Code::InvalidArgument, "Connect-Timeout-Ms is not valid")
-                    })?,
+                    .map_err(|error| Refusal::code(error.code(), error.to_string()))?,
             ),
             None => None,
         };
@@ -394,7 +391,7 @@ impl RunService {
                 // Legacy bytes state (or none) is nothing a Rust function wrote.
                 _ => {
                     return Ok(FunctionError::new(
-                        pb::Status::IncompatibleState,
+                        Status::IncompatibleState,
                         "IncompatibleState",
                         "the poll result carries no typed coroutine state",
                     )
@@ -456,18 +453,15 @@ impl RunService {
                 error.into_response()
             }
         };
-        tracing::debug!(status = ?pb::Status::try_from(response.status), "run done");
+        tracing::debug!(status = ?Status::try_from(response.status), "run done");
         Ok(response)
     }
 }
 
-const RUN_REQUEST: &str = "dispatch.sdk.v1.RunRequest";
-const RUN_RESPONSE: &str = "dispatch.sdk.v1.RunResponse";
-
 fn decode_request(codec: Codec, body: &[u8]) -> Result<pb::RunRequest, Refusal> {
     let decoded = match codec {
         Codec::Proto => pb::RunRequest::decode(body).ok(),
-        Codec::Json => placeholder::json::decode(RUN_REQUEST, body),
+        Codec::Json => crate::json::from_json_slice(body).ok(),
     };
     decoded.ok_or_else(|| {
         Refusal::code(
@@ -481,19 +475,21 @@ fn encode_response(
     codec: Codec,
     response: &pb::RunResponse,
 ) -> Result<Response<ResponseBody>, Refusal> {
-    let (body, content_type) = match codec {
-        Codec::Proto => (response.encode_to_vec(), "application/proto"),
-        Codec::Json => (
-            placeholder::json::encode(RUN_RESPONSE, response).ok_or_else(|| {
-                Refusal::code(Code::Internal, "the response could not be encoded as JSON")
-            })?,
-            "application/json",
-        ),
+    let body = match codec {
+        Codec::Proto => response.encode_to_vec(),
+        Codec::Json => crate::json::to_json_string(response)
+            .map_err(|error| {
+                Refusal::code(
+                    Code::Internal,
+                    format!("the response could not be encoded as JSON: {error}"),
+                )
+            })?
+            .into_bytes(),
     };
     let mut http_response = Response::new(Full::new(Bytes::from(body)));
     *http_response.status_mut() = StatusCode::OK;
     http_response
         .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(codec.content_type()));
     Ok(http_response)
 }

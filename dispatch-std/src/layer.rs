@@ -32,8 +32,8 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::endpoint::placeholder::VerificationKey;
-use dispatch_core::connect::Code;
 use crate::http::{RequestView, connect_error};
+use dispatch_core::connect::Code;
 
 /// The default body limit: 16 MB, as dispatch-py.
 pub const DEFAULT_BODY_LIMIT: usize = 16_000_000;
@@ -42,7 +42,7 @@ pub const DEFAULT_BODY_LIMIT: usize = 16_000_000;
 pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A boxed error, what body errors are turned into.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub type BoxError = Box<dyn core::error::Error + Send + Sync>;
 
 /// Inserted in the request's extensions when its signature was verified, so
 /// services behind the layer (the endpoint) know not to check it again.

@@ -339,14 +339,14 @@ pub fn call<M: prost::Name>(
 /// A failed run: an `Exit` whose result holds an `Error`, with the `Status`
 /// that tells the scheduler whether to retry.
 ///
-/// Any `std::error::Error` converts into it (so `?` works in functions), and
+/// Any `core::error::Error` converts into it (so `?` works in functions), and
 /// its status is classified from the error and its sources: I/O errors by
 /// kind (timeouts `TIMEOUT`, connection failures `TCP_ERROR`, …), elapsed
 /// tokio timeouts `TIMEOUT`, everything else `PERMANENT_ERROR`. The
 /// constructors set a status directly: [`FunctionError::throttled`] for rate
 /// limits, [`FunctionError::from_http_status`] for an HTTP response.
 ///
-/// It deliberately does not implement `std::error::Error` itself, which is
+/// It deliberately does not implement `core::error::Error` itself, which is
 /// what lets every error convert into it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FunctionError {
@@ -449,7 +449,7 @@ impl fmt::Display for FunctionError {
     }
 }
 
-impl<E: std::error::Error + Send + Sync + 'static> From<E> for FunctionError {
+impl<E: core::error::Error + Send + Sync + 'static> From<E> for FunctionError {
     fn from(error: E) -> Self {
         let full_name = core::any::type_name::<E>();
         // The last path segment, without generic arguments.
@@ -462,14 +462,15 @@ impl<E: std::error::Error + Send + Sync + 'static> From<E> for FunctionError {
 /// The status of an error, from the error itself or the first source in its
 /// chain that says something: an `std::io::Error` by kind, a tokio timeout,
 /// else `PERMANENT_ERROR`.
-pub fn classify_error(error: &(dyn std::error::Error + 'static)) -> Status {
+pub fn classify_error(error: &(dyn core::error::Error + 'static)) -> Status {
     let mut current = Some(error);
     let mut depth = 0;
     while let Some(error) = current {
-        if let Some(io) = error.downcast_ref::<std::io::Error>() {
-            if let Some(status) = io_status(io.kind()) {
-                return status;
-            }
+        if let Some(status) = error
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io_status(io.kind()))
+        {
+            return status;
         }
         if error.is::<tokio::time::error::Elapsed>() {
             return Status::Timeout;

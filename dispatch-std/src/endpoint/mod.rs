@@ -321,13 +321,14 @@ impl RunService {
         };
         connect::check_protocol_version(text(connect::PROTOCOL_VERSION_HEADER), false)
             .map_err(|error| Refusal::code(error.code(), error.to_string()))?;
-        if let Some(encoding) = headers.get(header::CONTENT_ENCODING) {
-            if !encoding.as_bytes().eq_ignore_ascii_case(b"identity") {
-                return Err(Refusal::code(
-                    Code::Unimplemented,
-                    "compressed requests are not supported; send identity",
-                ));
-            }
+        if headers
+            .get(header::CONTENT_ENCODING)
+            .is_some_and(|encoding| !encoding.as_bytes().eq_ignore_ascii_case(b"identity"))
+        {
+            return Err(Refusal::code(
+                Code::Unimplemented,
+                "compressed requests are not supported; send identity",
+            ));
         }
         let codec = text(connect::CONTENT_TYPE_HEADER)
             .and_then(Codec::from_content_type)
@@ -488,8 +489,9 @@ fn encode_response(
     };
     let mut http_response = Response::new(Full::new(Bytes::from(body)));
     *http_response.status_mut() = StatusCode::OK;
-    http_response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(codec.content_type()));
+    http_response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(codec.content_type()),
+    );
     Ok(http_response)
 }

@@ -57,11 +57,11 @@ use tower_service::Service;
 use tracing::Instrument;
 
 use crate::config::EndpointConfig;
-use crate::http::{connect_error, public_authority};
+use crate::http::{PublicUrl, connect_error};
 use crate::layer::{VerifyLayer, VerifyService};
 use dispatch_core::connect::{self, Code, Codec};
 use dispatch_core::status::Status;
-use placeholder::VerificationKey;
+use ed25519_dalek::VerifyingKey;
 
 pub use dispatch_core::connect::RUN_PATH;
 
@@ -76,9 +76,9 @@ pub type EndpointService = VerifyService<RunService>;
 #[derive(Clone, Debug)]
 pub struct Endpoint {
     registry: Arc<Registry>,
-    key: Option<VerificationKey>,
+    key: Option<VerifyingKey>,
     endpoint_url: Option<Arc<str>>,
-    public_authority: Option<String>,
+    public_url: Option<PublicUrl>,
     body_limit: usize,
     read_timeout: Option<Duration>,
 }
@@ -91,7 +91,7 @@ impl Endpoint {
             registry: Arc::new(registry),
             key: None,
             endpoint_url: None,
-            public_authority: None,
+            public_url: None,
             body_limit: crate::layer::DEFAULT_BODY_LIMIT,
             read_timeout: Some(crate::layer::DEFAULT_READ_TIMEOUT),
         }
@@ -102,12 +102,12 @@ impl Endpoint {
     pub fn from_config(registry: Registry, config: &EndpointConfig) -> Self {
         Endpoint::new(registry)
             .endpoint_url(Some(config.url.clone()))
-            .verification_key(config.verification_key.clone())
+            .verification_key(config.verification_key)
     }
 
     /// Verifies request signatures with `key` (`None`: accept unsigned
     /// requests, with one warning unless the endpoint URL is `bridge://`).
-    pub fn verification_key(mut self, key: Option<VerificationKey>) -> Self {
+    pub fn verification_key(mut self, key: Option<VerifyingKey>) -> Self {
         self.key = key;
         self
     }
@@ -119,10 +119,11 @@ impl Endpoint {
         self
     }
 
-    /// Verifies `@authority` against this URL's authority rather than the
-    /// request's, for endpoints behind a proxy that rewrites `Host`.
-    pub fn public_url(mut self, url: &str) -> Self {
-        self.public_authority = public_authority(url);
+    /// Verifies `@authority` against this public URL's authority rather
+    /// than the request's, for endpoints behind a proxy that rewrites `Host`
+    /// (see [`PublicUrl::parse`]).
+    pub fn public_url(mut self, url: Option<PublicUrl>) -> Self {
+        self.public_url = url;
         self
     }
 
@@ -149,8 +150,8 @@ impl Endpoint {
         if self.key.is_none() {
             warn_unverified_once(self.endpoint_url.as_deref());
         }
-        VerifyLayer::new(self.key.clone())
-            .public_authority(self.public_authority.clone())
+        VerifyLayer::new(self.key)
+            .public_url(self.public_url.clone())
             .body_limit(self.body_limit)
             .read_timeout(self.read_timeout)
             .layer(RunService {

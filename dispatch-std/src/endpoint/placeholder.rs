@@ -1,5 +1,5 @@
 //! PLACEHOLDER(core): stand-ins for `dispatch_core` APIs that other branches are
-//! writing right now (`any`, `key`). Each item names what replaces it; this
+//! writing right now (`any`). Each item names what replaces it; this
 //! whole file is deleted once those branches are merged.
 
 use prost_types::Any;
@@ -26,34 +26,3 @@ pub(crate) fn pack<M: prost::Name>(message: &M) -> Any {
         value: message.encode_to_vec(),
     }
 }
-
-/// PLACEHOLDER(core key.rs): a parsed `DISPATCH_VERIFICATION_KEY`.
-#[derive(Clone, Debug)]
-pub struct VerificationKey {
-    _text: String,
-}
-
-impl VerificationKey {
-    /// PLACEHOLDER(core key.rs): an empty value means no key.
-    pub fn parse(text: &str) -> Result<Option<Self>, KeyError> {
-        let text = text.trim();
-        if text.is_empty() {
-            return Ok(None);
-        }
-        Ok(Some(VerificationKey {
-            _text: text.to_owned(),
-        }))
-    }
-}
-
-/// PLACEHOLDER(core key.rs): why a key did not parse.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct KeyError;
-
-impl core::fmt::Display for KeyError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("not an Ed25519 public key")
-    }
-}
-
-impl core::error::Error for KeyError {}

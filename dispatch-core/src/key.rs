@@ -543,10 +543,12 @@ fn read_pem<'t>(
 fn pem_label<'t>(line: &'t [u8], start: &[u8]) -> Option<&'t [u8]> {
     let label = line.strip_prefix(start)?.strip_suffix(PEM_DASHES)?;
     let printable = |b: &u8| b.is_ascii_graphic() || *b == b' ';
+    // RFC 7468 labels: printable, with single hyphens or spaces between words.
     let ok = label.iter().all(printable)
         && !label.is_empty()
         && !label.starts_with(b"-")
-        && !label.ends_with(b"-");
+        && !label.ends_with(b"-")
+        && !label.windows(2).any(|w| w == b"--");
     ok.then_some(label)
 }
 
@@ -1127,6 +1129,7 @@ mod tests {
             format!("key: -----BEGIN PUBLIC KEY-----\n{body}\n-----END PUBLIC KEY-----"),
             format!("-----BEGIN PUBLIC KEY-----\n{body}\n-----BEGIN PUBLIC KEY-----\n"),
             String::from("-----"),
+            format!("-----BEGIN PUBLIC KEY-----{body}-----END PUBLIC KEY-----"),
         ] {
             assert_eq!(parse_public_key(&text), Err(KeyError::PemArmor), "{text:?}");
         }

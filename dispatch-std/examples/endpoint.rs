@@ -65,7 +65,7 @@ fn registry() -> Registry {
                 let echoed = result
                     .output
                     .as_ref()
-                    .and_then(|output| output.to_msg::<String>().ok())
+                    .and_then(|output| dispatch_core::any::unpack::<String>(output).ok())
                     .unwrap_or_default();
                 tracing::info!(%original, %echoed, "echo_twice resumed");
                 Ok(Outcome::value(&format!("{echoed}{echoed}")))

@@ -187,14 +187,37 @@ async fn errors_are_classified_into_statuses() {
     // A typed function given the wrong type never runs: INVALID_ARGUMENT.
     let response = run(
         server.addr,
-        &input_request("suspend", Any::from_msg(&5u64).unwrap()),
+        &input_request("suspend", dispatch_core::any::pack(&5u64)),
     )
     .await
     .run_response();
     assert_eq!(response.status, Status::InvalidArgument.number());
 }
 
-use prost_types::Any;
+#[tokio::test]
+async fn tail_calls_and_invalid_outputs() {
+    let server = server().await;
+    let response = run(server.addr, &input_request("tail", string_any("x")))
+        .await
+        .run_response();
+    assert_eq!(response.status, Status::Ok.number());
+    let exit = exit_of(&response);
+    assert!(exit.result.is_some(), "the protocol requires a result");
+    let call = exit.tail_call.clone().expect("a tail call");
+    assert_eq!(
+        (call.function.as_str(), call.input),
+        ("echo", Some(string_any("x")))
+    );
+
+    // A poll the scheduler would refuse (max_wait under 1 s) is reported as
+    // the function's failure instead.
+    let response = run(server.addr, &input_request("bad_poll", string_any("x")))
+        .await
+        .run_response();
+    assert_eq!(response.status, Status::InvalidResponse.number());
+    let error = exit_of(&response).result.clone().unwrap().error.unwrap();
+    assert!(error.message.contains("max_wait"), "{}", error.message);
+}
 
 #[tokio::test]
 async fn a_panicking_function_is_a_json_500_and_the_server_lives_on() {
@@ -263,7 +286,7 @@ async fn suspend_polls_then_completes_on_resume() {
         Some(pb::poll_result::State::CoroutineState(b"pickle".to_vec())),
         None,
         Some(pb::poll_result::State::TypedCoroutineState(
-            Any::from_msg(&1u64).unwrap(),
+            dispatch_core::any::pack(&1u64),
         )),
     ] {
         let response = run(server.addr, &resume(state.clone()))

@@ -9,7 +9,7 @@ use dispatch_core::proto::sdk::v1 as pb;
 use dispatch_core::status::Status;
 use prost_types::Any;
 
-use super::placeholder;
+use dispatch_core::any::{self, AnyMessage};
 
 /// One run of a function, as the scheduler asked for it.
 #[derive(Clone, Debug)]
@@ -83,15 +83,14 @@ impl Resume {
 
     /// The state, decoded as `M`; an `INCOMPATIBLE_STATE` error when it does
     /// not hold an `M` (for example after a deployment changed its type).
-    pub fn state<M: prost::Name + Default>(&self) -> Result<M, FunctionError> {
-        placeholder::unpack(&self.state).ok_or_else(|| {
+    pub fn state<M: AnyMessage>(&self) -> Result<M, FunctionError> {
+        any::unpack(&self.state).map_err(|error| {
             FunctionError::new(
                 Status::IncompatibleState,
                 "IncompatibleState",
                 format!(
-                    "the poll state holds {:?}, not {}",
-                    self.state.type_url,
-                    M::full_name()
+                    "the poll state ({:?}) is unusable: {error}",
+                    self.state.type_url
                 ),
             )
         })
@@ -145,15 +144,15 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// Returns `value`, packed in an `Any` with its standard type URL.
+    /// Returns `value`, packed in an `Any` (see [`dispatch_core::any::pack`]).
     ///
     /// ```
     /// use dispatch_std::endpoint::Outcome;
     /// let outcome = Outcome::value(&"hello".to_string());
     /// assert!(matches!(outcome, Outcome::Return { output: Some(_), .. }));
     /// ```
-    pub fn value<M: prost::Name>(value: &M) -> Self {
-        Outcome::any(placeholder::pack(value))
+    pub fn value<M: AnyMessage>(value: &M) -> Self {
+        Outcome::any(any::pack(value))
     }
 
     /// Returns an `Any` as is (opaque values pass through unchanged).
@@ -217,7 +216,8 @@ impl Outcome {
             Outcome::TailCall { call, status } => pb::RunResponse {
                 status: status.number(),
                 directive: Some(D::Exit(pb::Exit {
-                    result: None,
+                    // The protocol requires a result, even an empty one.
+                    result: Some(pb::CallResult::default()),
                     tail_call: Some(call),
                 })),
             },
@@ -253,11 +253,11 @@ pub struct Poll {
 }
 
 impl Poll {
-    /// A poll carrying `state` (packed with its standard type URL), no calls
+    /// A poll carrying `state` (packed in an `Any`), no calls
     /// yet, `min_results` = `max_results` = the number of calls, and a
     /// `max_wait` of [`DEFAULT_MAX_WAIT`].
-    pub fn new<M: prost::Name>(state: &M) -> Self {
-        Poll::with_state(placeholder::pack(state))
+    pub fn new<M: AnyMessage>(state: &M) -> Self {
+        Poll::with_state(any::pack(state))
     }
 
     /// A poll carrying an already packed state.
@@ -319,9 +319,9 @@ impl Poll {
     }
 }
 
-/// A call to `function` at `endpoint` with `input` packed with its standard
-/// type URL; `correlation_id` identifies its result when the caller resumes.
-pub fn call<M: prost::Name>(
+/// A call to `function` at `endpoint` with `input` packed in an `Any`;
+/// `correlation_id` identifies its result when the caller resumes.
+pub fn call<M: AnyMessage>(
     endpoint: &str,
     function: &str,
     correlation_id: u64,
@@ -331,7 +331,7 @@ pub fn call<M: prost::Name>(
         correlation_id,
         endpoint: endpoint.to_owned(),
         function: function.to_owned(),
-        input: Some(placeholder::pack(input)),
+        input: Some(any::pack(input)),
         ..Default::default()
     }
 }

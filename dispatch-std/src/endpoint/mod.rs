@@ -33,7 +33,6 @@
 //! ```
 
 mod function;
-pub(crate) mod placeholder;
 mod registry;
 
 pub use function::{
@@ -61,6 +60,7 @@ use crate::http::{PublicUrl, connect_error};
 use crate::layer::{VerifyLayer, VerifyService};
 use dispatch_core::connect::{self, Code, Codec};
 use dispatch_core::status::Status;
+use dispatch_core::validate::validate_run_response;
 use ed25519_dalek::VerifyingKey;
 
 pub use dispatch_core::connect::RUN_PATH;
@@ -453,6 +453,20 @@ impl RunService {
             Err(error) => {
                 tracing::info!(%error, "function failed");
                 error.into_response()
+            }
+        };
+        // What the scheduler would refuse is reported as the function's own
+        // failure, not sent.
+        let response = match validate_run_response(&response) {
+            Ok(()) => response,
+            Err(violation) => {
+                tracing::warn!(%violation, "function output is invalid");
+                FunctionError::new(
+                    Status::InvalidResponse,
+                    "InvalidOutput",
+                    format!("the function's output is invalid: {violation}"),
+                )
+                .into_response()
             }
         };
         tracing::debug!(status = ?Status::try_from(response.status), "run done");

@@ -80,6 +80,20 @@ pub fn registry() -> Registry {
         core::future::pending::<()>().await;
         Ok(Outcome::none())
     });
+    registry.register_any("tail", |run: Run<Any>| async move {
+        let Directive::Input(input) = run.directive else {
+            return Ok(Outcome::none());
+        };
+        Ok(Outcome::tail_call(dispatch_core::proto::sdk::v1::Call {
+            endpoint: "http://127.0.0.1".into(),
+            function: "echo".into(),
+            input: Some(input),
+            ..Default::default()
+        }))
+    });
+    registry.register_any("bad_poll", |_run: Run<Any>| async move {
+        Ok(Outcome::poll(Poll::new(&1u64).max_wait(Duration::ZERO)))
+    });
     registry.register_any("panic", |_run: Run<Any>| async move {
         panic!("a function bug");
     });
@@ -106,7 +120,7 @@ pub fn registry() -> Registry {
                     .result(7)
                     .and_then(|result| result.output.clone())
                     .ok_or_else(|| FunctionError::temporary("no result"))?;
-                let echoed: String = output.to_msg()?;
+                let echoed: String = dispatch_core::any::unpack(&output)?;
                 Ok(Outcome::value(&format!("{original}->{echoed}")))
             }
         }
@@ -253,5 +267,5 @@ pub fn input_request(function: &str, input: Any) -> dispatch_core::proto::sdk::v
 
 /// A string packed with its standard type URL.
 pub fn string_any(text: &str) -> Any {
-    Any::from_msg(&text.to_owned()).unwrap()
+    dispatch_core::any::pack(&text.to_owned())
 }

@@ -7,7 +7,9 @@
 
 use core::fmt;
 
-pub use crate::endpoint::placeholder::{KeyError, VerificationKey};
+pub use dispatch_core::key::KeyError;
+use dispatch_core::key::parse_verification_key;
+use ed25519_dalek::VerifyingKey;
 
 /// The bind address used when `DISPATCH_ENDPOINT_ADDR` is not set.
 pub const DEFAULT_ENDPOINT_ADDR: &str = "127.0.0.1:8000";
@@ -22,7 +24,7 @@ pub struct EndpointConfig {
     pub addr: String,
     /// `DISPATCH_VERIFICATION_KEY`: the key requests must be signed with;
     /// `None` when unset or empty (requests are then not verified).
-    pub verification_key: Option<VerificationKey>,
+    pub verification_key: Option<VerifyingKey>,
 }
 
 /// Why the endpoint configuration could not be read.
@@ -58,8 +60,8 @@ impl fmt::Display for ConfigError {
     }
 }
 
-impl std::error::Error for ConfigError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+impl core::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
         match self {
             ConfigError::InvalidVerificationKey(error) => Some(error),
             _ => None,
@@ -101,7 +103,7 @@ impl EndpointConfig {
         let verification_key = match lookup("DISPATCH_VERIFICATION_KEY") {
             None => None,
             Some(text) => {
-                VerificationKey::parse(&text).map_err(ConfigError::InvalidVerificationKey)?
+                parse_verification_key(&text).map_err(ConfigError::InvalidVerificationKey)?
             }
         };
         Ok(EndpointConfig {

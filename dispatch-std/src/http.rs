@@ -7,36 +7,44 @@
 //! (HTTP/1.1). `X-Forwarded-*` headers are never consulted.
 
 use bytes::Bytes;
+use dispatch_core::connect::{Code, ErrorBody};
+use dispatch_core::signature::RequestView;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, Uri, header};
 
-/// A request as the signature verifier sees it, borrowed from `http` types.
+/// A request as the signature verifier sees it: the core's
+/// [`RequestView`] over borrowed `http` types.
 ///
 /// ```
-/// use dispatch_std::http::RequestView;
+/// use dispatch_core::signature::RequestView;
+/// use dispatch_std::http::{HttpRequestView, PublicUrl};
 /// let request = http::Request::post("/dispatch.sdk.v1.FunctionService/Run")
-///     .header("host", "example.com:8000")
+///     .header("host", "127.0.0.1:8000")
 ///     .body(())
 ///     .unwrap();
 /// let (parts, ()) = request.into_parts();
-/// let view = RequestView::from_parts(&parts, None);
-/// assert_eq!(view.authority(), Some("example.com:8000"));
+/// let view = HttpRequestView::from_parts(&parts, None);
+/// assert_eq!(view.authority(), "127.0.0.1:8000");
 /// assert_eq!(view.path(), "/dispatch.sdk.v1.FunctionService/Run");
+///
+/// let public = PublicUrl::parse("https://my-app.example.com").unwrap();
+/// let view = HttpRequestView::from_parts(&parts, Some(&public));
+/// assert_eq!((view.scheme(), view.authority()), ("https", "my-app.example.com"));
 /// ```
 #[derive(Clone, Copy, Debug)]
-pub struct RequestView<'a> {
+pub struct HttpRequestView<'a> {
     method: &'a Method,
     uri: &'a Uri,
     headers: &'a HeaderMap,
-    public_authority: Option<&'a str>,
+    public_url: Option<&'a PublicUrl>,
 }
 
-impl<'a> RequestView<'a> {
-    /// A view of these request parts. `public_authority` (from a configured
-    /// public URL, see [`public_authority`]) overrides the request's own.
+impl<'a> HttpRequestView<'a> {
+    /// A view of these request parts. A `public_url` overrides the scheme and
+    /// authority the request carries.
     ///
     /// Under axum, the path is the one the client sent, before any
     /// `Router::nest` stripped a prefix from it.
-    pub fn from_parts(parts: &'a http::request::Parts, public_authority: Option<&'a str>) -> Self {
+    pub fn from_parts(parts: &'a http::request::Parts, public_url: Option<&'a PublicUrl>) -> Self {
         #[cfg(feature = "axum")]
         let uri = parts
             .extensions
@@ -44,7 +52,7 @@ impl<'a> RequestView<'a> {
             .map_or(&parts.uri, |original| &original.0);
         #[cfg(not(feature = "axum"))]
         let uri = &parts.uri;
-        RequestView::new(&parts.method, uri, &parts.headers, public_authority)
+        HttpRequestView::new(&parts.method, uri, &parts.headers, public_url)
     }
 
     /// A view of a request's method, URI and headers.
@@ -52,87 +60,116 @@ impl<'a> RequestView<'a> {
         method: &'a Method,
         uri: &'a Uri,
         headers: &'a HeaderMap,
-        public_authority: Option<&'a str>,
+        public_url: Option<&'a PublicUrl>,
     ) -> Self {
-        RequestView {
+        HttpRequestView {
             method,
             uri,
             headers,
-            public_authority,
+            public_url,
         }
     }
+}
 
-    /// The method as sent.
-    pub fn method(&self) -> &'a str {
+impl RequestView for HttpRequestView<'_> {
+    fn method(&self) -> &str {
         self.method.as_str()
     }
 
-    /// The raw (undecoded) path; `/` when the request target has none.
-    pub fn path(&self) -> &'a str {
-        match self.uri.path() {
-            "" => "/",
-            path => path,
+    /// The public URL's scheme, else the URI's, else `http` (what this
+    /// crate's server speaks).
+    fn scheme(&self) -> &str {
+        match self.public_url {
+            Some(public) => &public.scheme,
+            None => self.uri.scheme_str().unwrap_or("http"),
         }
     }
 
-    /// The raw query, without its `?`, when there is one.
-    pub fn query(&self) -> Option<&'a str> {
-        self.uri.query()
-    }
-
-    /// The authority the request was addressed to, as sent (the verifier
-    /// normalises its case); `None` when there is none at all.
-    pub fn authority(&self) -> Option<&'a str> {
-        if let Some(public) = self.public_authority {
-            return Some(public);
+    /// The public URL's authority, else the URI's (HTTP/2 `:authority`, or
+    /// an absolute-form HTTP/1.1 target), else `Host`; empty when there is
+    /// none. `X-Forwarded-Host` is never read.
+    fn authority(&self) -> &str {
+        if let Some(public) = self.public_url {
+            return &public.authority;
         }
         if let Some(authority) = self.uri.authority() {
-            return Some(authority.as_str());
+            return authority.as_str();
         }
         self.headers
             .get(header::HOST)
             .and_then(|host| host.to_str().ok())
+            .unwrap_or_default()
     }
 
-    /// The field lines of header `name` (case-insensitive), in order.
-    pub fn header_lines(&self, name: &str) -> impl Iterator<Item = &'a [u8]> + 'a {
+    fn path(&self) -> &str {
+        self.uri.path()
+    }
+
+    fn query(&self) -> Option<&str> {
+        self.uri.query()
+    }
+
+    fn field_line(&self, name: &str, index: usize) -> Option<&[u8]> {
         self.headers
             .get_all(name)
-            .into_iter()
+            .iter()
+            .nth(index)
             .map(HeaderValue::as_bytes)
-    }
-
-    /// The value of header `name` when it has exactly one field line.
-    pub fn header(&self, name: &str) -> Option<&'a [u8]> {
-        let mut lines = self.header_lines(name);
-        let first = lines.next()?;
-        lines.next().is_none().then_some(first)
     }
 }
 
-/// The authority (`host[:port]`, lower-cased) of a public URL such as
-/// `https://my-app.example.com`, to pass as a view's `public_authority`;
-/// `None` when the URL has none.
-///
-/// ```
-/// use dispatch_std::http::public_authority;
-/// assert_eq!(public_authority("https://My-App.example.com/").as_deref(), Some("my-app.example.com"));
-/// assert_eq!(public_authority("not a url"), None);
-/// ```
-pub fn public_authority(url: &str) -> Option<String> {
-    let uri: Uri = url.parse().ok()?;
-    Some(uri.authority()?.as_str().to_ascii_lowercase())
+/// The scheme and authority of an endpoint's public URL, which the signature
+/// covers when a proxy in front rewrites `Host`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublicUrl {
+    scheme: String,
+    authority: String,
+}
+
+impl PublicUrl {
+    /// Parses an absolute URL such as `https://my-app.example.com`; `None`
+    /// when it has no scheme or authority.
+    ///
+    /// ```
+    /// use dispatch_std::http::PublicUrl;
+    /// let url = PublicUrl::parse("https://My-App.example.com:8443/x").unwrap();
+    /// assert_eq!(url.authority(), "my-app.example.com:8443");
+    /// assert!(PublicUrl::parse("/relative").is_none());
+    /// ```
+    pub fn parse(url: &str) -> Option<Self> {
+        let uri: Uri = url.parse().ok()?;
+        Some(PublicUrl {
+            scheme: uri.scheme_str()?.to_ascii_lowercase(),
+            authority: uri.authority()?.as_str().to_ascii_lowercase(),
+        })
+    }
+
+    /// The scheme, lower case.
+    pub fn scheme(&self) -> &str {
+        &self.scheme
+    }
+
+    /// The authority (`host[:port]`), lower case.
+    pub fn authority(&self) -> &str {
+        &self.authority
+    }
 }
 
 /// A Connect error response: this HTTP status, `Content-Type:
 /// application/json`, and the Connect error JSON for `code` and `message`.
-pub(crate) fn connect_error<B: From<Bytes>>(
-    status: u16,
-    code: crate::endpoint::placeholder::Code,
-    message: &str,
-) -> Response<B> {
-    let body = crate::endpoint::placeholder::error_json(code, message);
-    let mut response = Response::new(B::from(Bytes::from(body)));
+pub(crate) fn connect_error<B: From<Bytes>>(status: u16, code: Code, message: &str) -> Response<B> {
+    // Escaping grows a byte to at most six (`\u00XX`); the rest is the frame.
+    let mut body = vec![0; message.len() * 6 + 64];
+    let written = ErrorBody::new(code, message)
+        .encode_json(&mut body)
+        .unwrap_or_default();
+    body.truncate(written);
+    json_error(status, Bytes::from(body))
+}
+
+/// An error response with this status and an already encoded JSON body.
+pub(crate) fn json_error<B: From<Bytes>>(status: u16, body: Bytes) -> Response<B> {
+    let mut response = Response::new(B::from(body));
     *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -150,7 +187,7 @@ mod tests {
     }
 
     #[test]
-    fn uri_authority_wins_over_host() {
+    fn uri_authority_wins_over_host_and_the_public_url_over_both() {
         let parts = parts(
             http::Request::post("http://a.example/x")
                 .header("host", "b.example")
@@ -158,12 +195,13 @@ mod tests {
                 .unwrap(),
         );
         assert_eq!(
-            RequestView::from_parts(&parts, None).authority(),
-            Some("a.example")
+            HttpRequestView::from_parts(&parts, None).authority(),
+            "a.example"
         );
+        let public = PublicUrl::parse("https://c.example").unwrap();
         assert_eq!(
-            RequestView::from_parts(&parts, Some("c.example")).authority(),
-            Some("c.example")
+            HttpRequestView::from_parts(&parts, Some(&public)).authority(),
+            "c.example"
         );
     }
 
@@ -173,26 +211,26 @@ mod tests {
             http::Request::post("/x")
                 .header("host", "b.example")
                 .header("x-forwarded-host", "evil.example")
+                .header("x-forwarded-proto", "https")
                 .body(())
                 .unwrap(),
         );
-        assert_eq!(
-            RequestView::from_parts(&parts, None).authority(),
-            Some("b.example")
-        );
+        let view = HttpRequestView::from_parts(&parts, None);
+        assert_eq!((view.scheme(), view.authority()), ("http", "b.example"));
     }
 
     #[test]
-    fn repeated_headers_are_not_a_single_value() {
+    fn field_lines_are_read_in_order() {
         let parts = parts(
             http::Request::post("/x")
-                .header("content-type", "a")
+                .header("Content-Type", "a")
                 .header("content-type", "b")
                 .body(())
                 .unwrap(),
         );
-        let view = RequestView::from_parts(&parts, None);
-        assert_eq!(view.header("content-type"), None);
-        assert_eq!(view.header_lines("Content-Type").count(), 2);
+        let view = HttpRequestView::from_parts(&parts, None);
+        assert_eq!(view.field_line("content-type", 0), Some(&b"a"[..]));
+        assert_eq!(view.field_line("content-type", 1), Some(&b"b"[..]));
+        assert_eq!(view.field_line("content-type", 2), None);
     }
 }

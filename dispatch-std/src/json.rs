@@ -144,13 +144,7 @@ pub fn to_json<M: Message + Name>(message: &M) -> Result<Value, JsonError> {
     let mut json = dynamic
         .serialize_with_options(serde_json::value::Serializer, &SerializeOptions::new())
         .map_err(|e| explain_encode_failure(pool, &dynamic, &e))?;
-    for_each_any(
-        pool,
-        &dynamic.descriptor(),
-        &mut json,
-        0,
-        &mut drop_empty_value,
-    )?;
+    conform_output(pool, &dynamic, &mut json, 0)?;
     Ok(json)
 }
 
@@ -194,7 +188,7 @@ fn decode_value<M: Message + Default + Name>(mut json: Value) -> Result<M, JsonE
     let descriptor = descriptor_of::<M>(pool)?;
     // Also reports an Any of an unknown type precisely, before the generic
     // deserializer would.
-    for_each_any(pool, &descriptor, &mut json, 0, &mut add_empty_value)?;
+    conform_input(pool, &descriptor, &mut json, 0)?;
     let options = DeserializeOptions::new().deny_unknown_fields(false);
     let dynamic = DynamicMessage::deserialize_with_options(descriptor, &json, &options)
         .map_err(|e| JsonError::Decode(e.to_string()))?;
@@ -260,55 +254,44 @@ fn resolve_type_url(pool: &DescriptorPool, type_url: &str) -> Result<MessageDesc
 /// Deeper than any JSON serde_json parses (128) or prost decodes (100 messages).
 const MAX_DEPTH: usize = 256;
 
-/// What [`for_each_any`] calls on each `Any` object: the descriptor of the
-/// type its URL names, and the object's members.
-type AnyVisitor<'a> = &'a mut dyn FnMut(&MessageDescriptor, &mut Map<String, Value>);
-
-/// Calls `visit` on every JSON object inside `json` (the JSON of a
-/// `descriptor` message) that encodes a `google.protobuf.Any`, outermost
-/// first. Fails on an `Any` whose type is unknown; leaves every other
-/// malformation to the deserializer.
-fn for_each_any(
+/// Makes proto3 JSON input acceptable to prost-reflect's deserializer: an
+/// `Any` holding `Empty` may come without a `"value"` member. Walks `json`
+/// (the JSON of a `descriptor` message) field by field, and fails on an `Any`
+/// whose type is unknown; every other malformation is left to the
+/// deserializer.
+fn conform_input(
     pool: &DescriptorPool,
     descriptor: &MessageDescriptor,
     json: &mut Value,
     depth: usize,
-    visit: AnyVisitor<'_>,
-) -> Result<(), JsonError> {
-    match json.as_object_mut() {
-        Some(members) => for_each_any_in_members(pool, descriptor, members, depth, visit),
-        None => Ok(()),
-    }
-}
-
-fn for_each_any_in_members(
-    pool: &DescriptorPool,
-    descriptor: &MessageDescriptor,
-    members: &mut Map<String, Value>,
-    depth: usize,
-    visit: AnyVisitor<'_>,
 ) -> Result<(), JsonError> {
     if depth > MAX_DEPTH {
         return Err(JsonError::Decode("messages nested too deeply".to_owned()));
     }
     let full_name = descriptor.full_name();
+    if full_name != ANY && has_special_json(full_name) {
+        return Ok(());
+    }
+    let Some(members) = json.as_object_mut() else {
+        return Ok(());
+    };
+    let mut descriptor = descriptor.clone();
     if full_name == ANY {
         let Some(type_url) = members.get("@type").and_then(Value::as_str) else {
             return Ok(());
         };
         let inner = resolve_type_url(pool, type_url)?;
-        visit(&inner, members);
-        if !has_special_json(inner.full_name()) {
-            // The inner message's fields sit beside "@type", which names no field.
-            return for_each_any_in_members(pool, &inner, members, depth + 1, visit);
+        if inner.full_name() == EMPTY && !members.contains_key("value") {
+            members.insert("value".to_owned(), Value::Object(Map::new()));
         }
-        return match members.get_mut("value") {
-            Some(value) => for_each_any(pool, &inner, value, depth + 1, visit),
-            None => Ok(()),
-        };
-    }
-    if has_special_json(full_name) || full_name == EMPTY {
-        return Ok(());
+        if has_special_json(inner.full_name()) || inner.full_name() == EMPTY {
+            return match members.get_mut("value") {
+                Some(value) => conform_input(pool, &inner, value, depth + 1),
+                None => Ok(()),
+            };
+        }
+        // The inner message's fields sit beside "@type", which names no field.
+        descriptor = inner;
     }
     for (key, value) in members.iter_mut() {
         let Some(field) = descriptor
@@ -329,35 +312,151 @@ fn for_each_any_in_members(
                 .into_iter()
                 .flat_map(|e| e.values_mut())
             {
-                for_each_any(pool, &value_type, entry, depth + 1, visit)?;
+                conform_input(pool, &value_type, entry, depth + 1)?;
             }
         } else if field.is_list() {
             for item in value.as_array_mut().into_iter().flatten() {
-                for_each_any(pool, &field_type, item, depth + 1, visit)?;
+                conform_input(pool, &field_type, item, depth + 1)?;
             }
         } else {
-            for_each_any(pool, &field_type, value, depth + 1, visit)?;
+            conform_input(pool, &field_type, value, depth + 1)?;
         }
     }
     Ok(())
 }
 
-/// On output: an `Any` holding `Empty` carries no `"value"` member.
-fn drop_empty_value(inner: &MessageDescriptor, any: &mut Map<String, Value>) {
-    if inner.full_name() == EMPTY
-        && any
-            .get("value")
-            .is_some_and(|v| v.as_object().is_some_and(Map::is_empty))
-    {
-        any.remove("value");
+/// Brings prost-reflect's JSON output of `message` in line with protobuf's
+/// own runtimes: an `Any` holding `Empty` has no `"value"` member, and a
+/// non-finite `DoubleValue`/`FloatValue` is `"NaN"`, `"Infinity"` or
+/// `"-Infinity"` (serde_json would otherwise write `null`). Walks the message
+/// and its JSON side by side.
+fn conform_output(
+    pool: &DescriptorPool,
+    message: &DynamicMessage,
+    json: &mut Value,
+    depth: usize,
+) -> Result<(), JsonError> {
+    if depth > MAX_DEPTH {
+        return Err(JsonError::Encode("messages nested too deeply".to_owned()));
+    }
+    let descriptor = message.descriptor();
+    match descriptor.full_name() {
+        ANY => {
+            let (inner, payload) = unpack_any(pool, message)?;
+            let Some(members) = json.as_object_mut() else {
+                return Ok(());
+            };
+            if inner.full_name() == EMPTY {
+                members.remove("value");
+                Ok(())
+            } else if has_special_json(inner.full_name()) {
+                match members.get_mut("value") {
+                    Some(value) => conform_output(pool, &payload, value, depth + 1),
+                    None => Ok(()),
+                }
+            } else {
+                conform_output_fields(pool, &payload, members, depth)
+            }
+        }
+        "google.protobuf.DoubleValue" | "google.protobuf.FloatValue" => {
+            let number = message
+                .get_field_by_number(1)
+                .and_then(|v| match v.as_ref() {
+                    prost_reflect::Value::F64(x) => Some(*x),
+                    prost_reflect::Value::F32(x) => Some(f64::from(*x)),
+                    _ => None,
+                });
+            if let Some(number) = number.filter(|n| !n.is_finite()) {
+                *json = Value::String(non_finite_json(number).to_owned());
+            }
+            Ok(())
+        }
+        name if has_special_json(name) => Ok(()),
+        _ => match json.as_object_mut() {
+            Some(members) => conform_output_fields(pool, message, members, depth),
+            None => Ok(()),
+        },
     }
 }
 
-/// On input: accept an `Any` holding `Empty` without a `"value"` member.
-fn add_empty_value(inner: &MessageDescriptor, any: &mut Map<String, Value>) {
-    if inner.full_name() == EMPTY && !any.contains_key("value") {
-        any.insert("value".to_owned(), Value::Object(Map::new()));
+fn conform_output_fields(
+    pool: &DescriptorPool,
+    message: &DynamicMessage,
+    members: &mut Map<String, Value>,
+    depth: usize,
+) -> Result<(), JsonError> {
+    for (field, value) in message.fields() {
+        let Some(json) = members.get_mut(field.json_name()) else {
+            continue;
+        };
+        match value {
+            prost_reflect::Value::Message(inner) => conform_output(pool, inner, json, depth + 1)?,
+            prost_reflect::Value::List(items) => {
+                let json_items = json.as_array_mut().into_iter().flatten();
+                for (item, json_item) in items.iter().zip(json_items) {
+                    if let prost_reflect::Value::Message(inner) = item {
+                        conform_output(pool, inner, json_item, depth + 1)?;
+                    }
+                }
+            }
+            prost_reflect::Value::Map(entries) => {
+                let Some(json_entries) = json.as_object_mut() else {
+                    continue;
+                };
+                for (key, entry) in entries {
+                    let prost_reflect::Value::Message(inner) = entry else {
+                        continue;
+                    };
+                    if let Some(json_entry) = json_entries.get_mut(&map_key_json(key)) {
+                        conform_output(pool, inner, json_entry, depth + 1)?;
+                    }
+                }
+            }
+            _ => {}
+        }
     }
+    Ok(())
+}
+
+/// The JSON name of a non-finite floating-point number.
+fn non_finite_json(number: f64) -> &'static str {
+    if number.is_nan() {
+        "NaN"
+    } else if number.is_sign_positive() {
+        "Infinity"
+    } else {
+        "-Infinity"
+    }
+}
+
+/// A map key as proto3 JSON writes it: always a string.
+fn map_key_json(key: &prost_reflect::MapKey) -> String {
+    match key {
+        prost_reflect::MapKey::Bool(b) => b.to_string(),
+        prost_reflect::MapKey::I32(n) => n.to_string(),
+        prost_reflect::MapKey::I64(n) => n.to_string(),
+        prost_reflect::MapKey::U32(n) => n.to_string(),
+        prost_reflect::MapKey::U64(n) => n.to_string(),
+        prost_reflect::MapKey::String(text) => text.clone(),
+    }
+}
+
+/// The descriptor an `Any` names, and its value decoded as that type.
+fn unpack_any(
+    pool: &DescriptorPool,
+    any: &DynamicMessage,
+) -> Result<(MessageDescriptor, DynamicMessage), JsonError> {
+    let any: prost_types::Any = any
+        .transcode_to()
+        .map_err(|e| JsonError::Encode(e.to_string()))?;
+    let inner = resolve_type_url(pool, &any.type_url)?;
+    let payload = DynamicMessage::decode(inner.clone(), any.value.as_slice()).map_err(|e| {
+        JsonError::InvalidAnyValue {
+            type_url: any.type_url.clone(),
+            reason: e.to_string(),
+        }
+    })?;
+    Ok((inner, payload))
 }
 
 /// Turns a serializer failure into the most precise error: an `Any` that does
@@ -379,17 +478,9 @@ fn find_unusable_any(
         return None;
     }
     if message.descriptor().full_name() == ANY {
-        let any: prost_types::Any = message.transcode_to().ok()?;
-        let inner = match resolve_type_url(pool, &any.type_url) {
-            Ok(inner) => inner,
-            Err(error) => return Some(error),
-        };
-        return match DynamicMessage::decode(inner, any.value.as_slice()) {
-            Ok(payload) => find_unusable_any(pool, &payload, depth + 1),
-            Err(e) => Some(JsonError::InvalidAnyValue {
-                type_url: any.type_url,
-                reason: e.to_string(),
-            }),
+        return match unpack_any(pool, message) {
+            Ok((_, payload)) => find_unusable_any(pool, &payload, depth + 1),
+            Err(error) => Some(error),
         };
     }
     message
@@ -673,6 +764,38 @@ mod tests {
             from_json::<PollResult>(&json!({"coroutine_state": ""})).unwrap(),
             legacy
         );
+    }
+
+    #[test]
+    fn non_finite_wrapped_floats_are_named() {
+        for (number, name) in [
+            (f64::NAN, "NaN"),
+            (f64::INFINITY, "Infinity"),
+            (f64::NEG_INFINITY, "-Infinity"),
+        ] {
+            // Inside an Any, as dispatch-py packs a Python float.
+            let any = any_of(&number, "type.googleapis.com/google.protobuf.DoubleValue");
+            let json = to_json(&any).unwrap();
+            assert_eq!(json["value"], json!(name));
+            assert_eq!(from_json::<Any>(&json).unwrap(), any);
+            // On its own, and as a FloatValue.
+            assert_eq!(to_json(&number).unwrap(), json!(name));
+            assert_eq!(to_json(&(number as f32)).unwrap(), json!(name));
+        }
+        assert_eq!(to_json(&2.5_f64).unwrap(), json!(2.5));
+    }
+
+    #[test]
+    fn wrappers_nested_in_any_inside_any() {
+        let inner = any_of(&7_i64, "type.googleapis.com/google.protobuf.Int64Value");
+        let outer = any_of(&inner, "type.googleapis.com/google.protobuf.Any");
+        let json = to_json(&outer).unwrap();
+        assert_eq!(
+            json,
+            json!({"@type": "type.googleapis.com/google.protobuf.Any",
+                   "value": {"@type": "type.googleapis.com/google.protobuf.Int64Value", "value": "7"}})
+        );
+        assert_eq!(from_json::<Any>(&json).unwrap(), outer);
     }
 
     #[test]

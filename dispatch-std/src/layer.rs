@@ -31,8 +31,11 @@ use http_body_util::{BodyExt, Full};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::endpoint::placeholder::{Code, VerificationKey};
-use crate::http::{RequestView, connect_error};
+use dispatch_core::connect::Code;
+use dispatch_core::signature::{Policy, VerifyError, verify_headers};
+use ed25519_dalek::VerifyingKey;
+
+use crate::http::{HttpRequestView, PublicUrl, connect_error, json_error};
 
 /// The default body limit: 16 MB, as dispatch-py.
 pub const DEFAULT_BODY_LIMIT: usize = 16_000_000;
@@ -41,7 +44,7 @@ pub const DEFAULT_BODY_LIMIT: usize = 16_000_000;
 pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A boxed error, what body errors are turned into.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub type BoxError = Box<dyn core::error::Error + Send + Sync>;
 
 /// Inserted in the request's extensions when its signature was verified, so
 /// services behind the layer (the endpoint) know not to check it again.
@@ -66,8 +69,9 @@ pub struct VerifyLayer {
 
 #[derive(Clone, Debug)]
 struct VerifyConfig {
-    key: Option<VerificationKey>,
-    public_authority: Option<String>,
+    key: Option<VerifyingKey>,
+    policy: Policy,
+    public_url: Option<PublicUrl>,
     body_limit: usize,
     read_timeout: Option<Duration>,
 }
@@ -76,22 +80,29 @@ impl VerifyLayer {
     /// A layer verifying signatures with `key`, or only limiting bodies when
     /// there is no key; the body limit is [`DEFAULT_BODY_LIMIT`] and the read
     /// timeout [`DEFAULT_READ_TIMEOUT`].
-    pub fn new(key: Option<VerificationKey>) -> Self {
+    pub fn new(key: Option<VerifyingKey>) -> Self {
         VerifyLayer {
             config: Arc::new(VerifyConfig {
                 key,
-                public_authority: None,
+                policy: Policy::DEFAULT,
+                public_url: None,
                 body_limit: DEFAULT_BODY_LIMIT,
                 read_timeout: Some(DEFAULT_READ_TIMEOUT),
             }),
         }
     }
 
-    /// Takes `@authority` from this authority (see
-    /// [`public_authority`](crate::http::public_authority)) rather than from
-    /// the request, for endpoints behind a proxy that rewrites `Host`.
-    pub fn public_authority(mut self, authority: Option<String>) -> Self {
-        Arc::make_mut(&mut self.config).public_authority = authority;
+    /// Takes `@authority` (and `@scheme`) from this public URL rather than
+    /// from the request, for endpoints behind a proxy that rewrites `Host`.
+    pub fn public_url(mut self, url: Option<PublicUrl>) -> Self {
+        Arc::make_mut(&mut self.config).public_url = url;
+        self
+    }
+
+    /// The time rules of verification (default: 5 s of clock skew, 300 s of
+    /// maximum age, as the SDKs).
+    pub fn policy(mut self, policy: Policy) -> Self {
+        Arc::make_mut(&mut self.config).policy = policy;
         self
     }
 
@@ -170,24 +181,46 @@ where
 
 /// Why a request was refused before the wrapped service saw it.
 #[derive(Debug)]
-struct Refusal {
-    status: u16,
-    code: Code,
-    message: String,
+enum Refusal {
+    /// A protocol refusal: an HTTP status and a Connect error.
+    Connect(u16, Code, String),
+    /// The signature policy refused the request.
+    Signature(VerifyError),
 }
 
 impl Refusal {
     fn new(status: u16, code: Code, message: impl Into<String>) -> Self {
-        Refusal {
-            status,
-            code,
-            message: message.into(),
-        }
+        Refusal::Connect(status, code, message.into())
     }
 
     fn into_response<B: From<Bytes>>(self) -> Response<B> {
-        tracing::debug!(status = self.status, message = %self.message, "request refused");
-        connect_error(self.status, self.code, &self.message)
+        match self {
+            Refusal::Connect(status, code, message) => {
+                tracing::debug!(status, %message, "request refused");
+                connect_error(status, code, &message)
+            }
+            Refusal::Signature(error) => {
+                tracing::info!(
+                    reason = error.reason_name(),
+                    status = error.http_status(),
+                    "request signature refused"
+                );
+                // The core writes the body without allocating; 256 bytes
+                // fit its longest message.
+                let mut body = [0u8; 256];
+                match error.write_connect_json(&mut body) {
+                    Some(written) => json_error(
+                        error.http_status(),
+                        Bytes::copy_from_slice(body.get(..written).unwrap_or_default()),
+                    ),
+                    None => connect_error(
+                        error.http_status(),
+                        Code::from_name(error.connect_code()).unwrap_or(Code::Unauthenticated),
+                        error.message(),
+                    ),
+                }
+            }
+        }
     }
 }
 
@@ -223,13 +256,22 @@ where
 
     // Everything the signature covers except the body is checked first, so a
     // bad request costs no body read.
-    let mut digest = match &config.key {
-        Some(key) => Some(placeholder_verify_headers(
-            &RequestView::from_parts(&parts, config.public_authority.as_deref()),
-            key,
-        )?),
+    // A layer further out has verified this request already.
+    let key = config
+        .key
+        .as_ref()
+        .filter(|_| parts.extensions.get::<SignatureVerified>().is_none());
+    let verified = match key {
+        Some(key) => {
+            let view = HttpRequestView::from_parts(&parts, config.public_url.as_ref());
+            Some(
+                verify_headers(&view, key, unix_now(), &config.policy)
+                    .map_err(Refusal::Signature)?,
+            )
+        }
         None => None,
     };
+    let mut digest = verified.as_ref().map(|verified| verified.body_digest());
 
     // Only counted bytes are trusted; the declared length only sizes the buffer.
     let capacity = declared.map_or(0, |length| usize::try_from(length).unwrap_or(limit));
@@ -276,34 +318,19 @@ where
         }
     }
 
-    if let Some(digest) = digest {
-        digest.finish()?;
+    if let (Some(verified), Some(digest)) = (verified, digest) {
+        verified
+            .finish(&digest.finish())
+            .map_err(Refusal::Signature)?;
         parts.extensions.insert(SignatureVerified);
     }
     Ok(Request::from_parts(parts, Full::new(buffer.freeze())))
 }
 
-/// PLACEHOLDER(core signature.rs, digest.rs): the core verifier is being
-/// written in another branch; until it is merged, a configured key refuses
-/// every request.
-fn placeholder_verify_headers(
-    _view: &RequestView<'_>,
-    _key: &VerificationKey,
-) -> Result<PlaceholderDigest, Refusal> {
-    Err(Refusal::new(
-        401,
-        Code::Unauthenticated,
-        "signature verification is not available in this build yet",
-    ))
-}
-
-/// PLACEHOLDER(core digest.rs): the incremental Content-Digest check.
-struct PlaceholderDigest;
-
-impl PlaceholderDigest {
-    fn update(&mut self, _chunk: &[u8]) {}
-
-    fn finish(self) -> Result<(), Refusal> {
-        Ok(())
-    }
+/// The current time in Unix seconds (the core takes time as a parameter).
+fn unix_now() -> i64 {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX)
 }

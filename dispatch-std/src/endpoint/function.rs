@@ -6,10 +6,10 @@ use core::time::Duration;
 use std::sync::Arc;
 
 use dispatch_core::proto::sdk::v1 as pb;
-use pb::Status;
+use dispatch_core::status::Status;
 use prost_types::Any;
 
-use super::placeholder;
+use dispatch_core::any::{self, AnyMessage};
 
 /// One run of a function, as the scheduler asked for it.
 #[derive(Clone, Debug)]
@@ -83,15 +83,14 @@ impl Resume {
 
     /// The state, decoded as `M`; an `INCOMPATIBLE_STATE` error when it does
     /// not hold an `M` (for example after a deployment changed its type).
-    pub fn state<M: prost::Name + Default>(&self) -> Result<M, FunctionError> {
-        placeholder::unpack(&self.state).ok_or_else(|| {
+    pub fn state<M: AnyMessage>(&self) -> Result<M, FunctionError> {
+        any::unpack(&self.state).map_err(|error| {
             FunctionError::new(
                 Status::IncompatibleState,
                 "IncompatibleState",
                 format!(
-                    "the poll state holds {:?}, not {}",
-                    self.state.type_url,
-                    M::full_name()
+                    "the poll state ({:?}) is unusable: {error}",
+                    self.state.type_url
                 ),
             )
         })
@@ -145,15 +144,15 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// Returns `value`, packed in an `Any` with its standard type URL.
+    /// Returns `value`, packed in an `Any` (see [`dispatch_core::any::pack`]).
     ///
     /// ```
     /// use dispatch_std::endpoint::Outcome;
     /// let outcome = Outcome::value(&"hello".to_string());
     /// assert!(matches!(outcome, Outcome::Return { output: Some(_), .. }));
     /// ```
-    pub fn value<M: prost::Name>(value: &M) -> Self {
-        Outcome::any(placeholder::pack(value))
+    pub fn value<M: AnyMessage>(value: &M) -> Self {
+        Outcome::any(any::pack(value))
     }
 
     /// Returns an `Any` as is (opaque values pass through unchanged).
@@ -205,7 +204,7 @@ impl Outcome {
         use pb::run_response::Directive as D;
         match self {
             Outcome::Return { output, status } => pb::RunResponse {
-                status: status as i32,
+                status: status.number(),
                 directive: Some(D::Exit(pb::Exit {
                     result: Some(pb::CallResult {
                         output,
@@ -215,14 +214,15 @@ impl Outcome {
                 })),
             },
             Outcome::TailCall { call, status } => pb::RunResponse {
-                status: status as i32,
+                status: status.number(),
                 directive: Some(D::Exit(pb::Exit {
-                    result: None,
+                    // The protocol requires a result, even an empty one.
+                    result: Some(pb::CallResult::default()),
                     tail_call: Some(call),
                 })),
             },
             Outcome::Poll(poll) => pb::RunResponse {
-                status: Status::Ok as i32,
+                status: Status::Ok.number(),
                 directive: Some(D::Poll(poll.into_proto())),
             },
         }
@@ -253,11 +253,11 @@ pub struct Poll {
 }
 
 impl Poll {
-    /// A poll carrying `state` (packed with its standard type URL), no calls
+    /// A poll carrying `state` (packed in an `Any`), no calls
     /// yet, `min_results` = `max_results` = the number of calls, and a
     /// `max_wait` of [`DEFAULT_MAX_WAIT`].
-    pub fn new<M: prost::Name>(state: &M) -> Self {
-        Poll::with_state(placeholder::pack(state))
+    pub fn new<M: AnyMessage>(state: &M) -> Self {
+        Poll::with_state(any::pack(state))
     }
 
     /// A poll carrying an already packed state.
@@ -319,9 +319,9 @@ impl Poll {
     }
 }
 
-/// A call to `function` at `endpoint` with `input` packed with its standard
-/// type URL; `correlation_id` identifies its result when the caller resumes.
-pub fn call<M: prost::Name>(
+/// A call to `function` at `endpoint` with `input` packed in an `Any`;
+/// `correlation_id` identifies its result when the caller resumes.
+pub fn call<M: AnyMessage>(
     endpoint: &str,
     function: &str,
     correlation_id: u64,
@@ -331,7 +331,7 @@ pub fn call<M: prost::Name>(
         correlation_id,
         endpoint: endpoint.to_owned(),
         function: function.to_owned(),
-        input: Some(placeholder::pack(input)),
+        input: Some(any::pack(input)),
         ..Default::default()
     }
 }
@@ -339,14 +339,14 @@ pub fn call<M: prost::Name>(
 /// A failed run: an `Exit` whose result holds an `Error`, with the `Status`
 /// that tells the scheduler whether to retry.
 ///
-/// Any `std::error::Error` converts into it (so `?` works in functions), and
+/// Any `core::error::Error` converts into it (so `?` works in functions), and
 /// its status is classified from the error and its sources: I/O errors by
 /// kind (timeouts `TIMEOUT`, connection failures `TCP_ERROR`, …), elapsed
 /// tokio timeouts `TIMEOUT`, everything else `PERMANENT_ERROR`. The
 /// constructors set a status directly: [`FunctionError::throttled`] for rate
 /// limits, [`FunctionError::from_http_status`] for an HTTP response.
 ///
-/// It deliberately does not implement `std::error::Error` itself, which is
+/// It deliberately does not implement `core::error::Error` itself, which is
 /// what lets every error convert into it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FunctionError {
@@ -394,7 +394,7 @@ impl FunctionError {
     /// Status table both SDKs share (429 `THROTTLED`, 408 `TIMEOUT`, other
     /// 5xx `TEMPORARY_ERROR`, 4xx mostly permanent).
     pub fn from_http_status(code: u16, message: impl Into<String>) -> Self {
-        FunctionError::new(placeholder::status_for_http(code), "HTTPError", message)
+        FunctionError::new(Status::from_http_status(code), "HTTPError", message)
     }
 
     /// The status reported to the scheduler.
@@ -421,7 +421,7 @@ impl FunctionError {
     /// The `RunResponse` that reports this error.
     pub fn into_response(self) -> pb::RunResponse {
         pb::RunResponse {
-            status: self.status as i32,
+            status: self.status.number(),
             directive: Some(pb::run_response::Directive::Exit(pb::Exit {
                 result: Some(pb::CallResult {
                     error: Some(pb::Error {
@@ -444,12 +444,12 @@ impl fmt::Display for FunctionError {
             "{}: {} ({})",
             self.type_name,
             self.message,
-            self.status.as_str_name()
+            self.status.name()
         )
     }
 }
 
-impl<E: std::error::Error + Send + Sync + 'static> From<E> for FunctionError {
+impl<E: core::error::Error + Send + Sync + 'static> From<E> for FunctionError {
     fn from(error: E) -> Self {
         let full_name = core::any::type_name::<E>();
         // The last path segment, without generic arguments.
@@ -462,14 +462,15 @@ impl<E: std::error::Error + Send + Sync + 'static> From<E> for FunctionError {
 /// The status of an error, from the error itself or the first source in its
 /// chain that says something: an `std::io::Error` by kind, a tokio timeout,
 /// else `PERMANENT_ERROR`.
-pub fn classify_error(error: &(dyn std::error::Error + 'static)) -> Status {
+pub fn classify_error(error: &(dyn core::error::Error + 'static)) -> Status {
     let mut current = Some(error);
     let mut depth = 0;
     while let Some(error) = current {
-        if let Some(io) = error.downcast_ref::<std::io::Error>() {
-            if let Some(status) = io_status(io.kind()) {
-                return status;
-            }
+        if let Some(status) = error
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io_status(io.kind()))
+        {
+            return status;
         }
         if error.is::<tokio::time::error::Elapsed>() {
             return Status::Timeout;

@@ -33,7 +33,6 @@
 //! ```
 
 mod function;
-pub(crate) mod placeholder;
 mod registry;
 
 pub use function::{
@@ -57,12 +56,14 @@ use tower_service::Service;
 use tracing::Instrument;
 
 use crate::config::EndpointConfig;
-use crate::http::{connect_error, public_authority};
+use crate::http::{PublicUrl, connect_error};
 use crate::layer::{VerifyLayer, VerifyService};
-use placeholder::{Code, Codec, VerificationKey};
+use dispatch_core::connect::{self, Code, Codec};
+use dispatch_core::status::Status;
+use dispatch_core::validate::validate_run_response;
+use ed25519_dalek::VerifyingKey;
 
-/// The path of the Run RPC.
-pub const RUN_PATH: &str = "/dispatch.sdk.v1.FunctionService/Run";
+pub use dispatch_core::connect::RUN_PATH;
 
 /// The body type of every response the endpoint writes.
 pub type ResponseBody = Full<Bytes>;
@@ -75,9 +76,9 @@ pub type EndpointService = VerifyService<RunService>;
 #[derive(Clone, Debug)]
 pub struct Endpoint {
     registry: Arc<Registry>,
-    key: Option<VerificationKey>,
+    key: Option<VerifyingKey>,
     endpoint_url: Option<Arc<str>>,
-    public_authority: Option<String>,
+    public_url: Option<PublicUrl>,
     body_limit: usize,
     read_timeout: Option<Duration>,
 }
@@ -90,7 +91,7 @@ impl Endpoint {
             registry: Arc::new(registry),
             key: None,
             endpoint_url: None,
-            public_authority: None,
+            public_url: None,
             body_limit: crate::layer::DEFAULT_BODY_LIMIT,
             read_timeout: Some(crate::layer::DEFAULT_READ_TIMEOUT),
         }
@@ -101,12 +102,12 @@ impl Endpoint {
     pub fn from_config(registry: Registry, config: &EndpointConfig) -> Self {
         Endpoint::new(registry)
             .endpoint_url(Some(config.url.clone()))
-            .verification_key(config.verification_key.clone())
+            .verification_key(config.verification_key)
     }
 
     /// Verifies request signatures with `key` (`None`: accept unsigned
     /// requests, with one warning unless the endpoint URL is `bridge://`).
-    pub fn verification_key(mut self, key: Option<VerificationKey>) -> Self {
+    pub fn verification_key(mut self, key: Option<VerifyingKey>) -> Self {
         self.key = key;
         self
     }
@@ -118,10 +119,11 @@ impl Endpoint {
         self
     }
 
-    /// Verifies `@authority` against this URL's authority rather than the
-    /// request's, for endpoints behind a proxy that rewrites `Host`.
-    pub fn public_url(mut self, url: &str) -> Self {
-        self.public_authority = public_authority(url);
+    /// Verifies `@authority` against this public URL's authority rather
+    /// than the request's, for endpoints behind a proxy that rewrites `Host`
+    /// (see [`PublicUrl::parse`]).
+    pub fn public_url(mut self, url: Option<PublicUrl>) -> Self {
+        self.public_url = url;
         self
     }
 
@@ -148,8 +150,8 @@ impl Endpoint {
         if self.key.is_none() {
             warn_unverified_once(self.endpoint_url.as_deref());
         }
-        VerifyLayer::new(self.key.clone())
-            .public_authority(self.public_authority.clone())
+        VerifyLayer::new(self.key)
+            .public_url(self.public_url.clone())
             .body_limit(self.body_limit)
             .read_timeout(self.read_timeout)
             .layer(RunService {
@@ -277,7 +279,7 @@ impl RunService {
         match self.try_run(request).await {
             Ok(response) => response,
             Err(Refusal(status, code, message)) => {
-                tracing::debug!(status, code = code.as_str(), %message, "run refused");
+                tracing::debug!(status, code = code.name(), %message, "run refused");
                 let mut response = connect_error(status, code, &message);
                 if status == 405 {
                     response
@@ -313,25 +315,24 @@ impl RunService {
             ));
         }
         let headers = &parts.headers;
-        if let Some(version) = headers.get("connect-protocol-version") {
-            if version.as_bytes() != b"1" {
-                return Err(Refusal::code(
-                    Code::InvalidArgument,
-                    "Connect-Protocol-Version must be 1",
-                ));
-            }
+        let text = |name: &str| {
+            headers
+                .get(name)
+                .map(|value| value.to_str().unwrap_or("\u{fffd}"))
+        };
+        connect::check_protocol_version(text(connect::PROTOCOL_VERSION_HEADER), false)
+            .map_err(|error| Refusal::code(error.code(), error.to_string()))?;
+        if headers
+            .get(header::CONTENT_ENCODING)
+            .is_some_and(|encoding| !encoding.as_bytes().eq_ignore_ascii_case(b"identity"))
+        {
+            return Err(Refusal::code(
+                Code::Unimplemented,
+                "compressed requests are not supported; send identity",
+            ));
         }
-        if let Some(encoding) = headers.get(header::CONTENT_ENCODING) {
-            if !encoding.as_bytes().eq_ignore_ascii_case(b"identity") {
-                return Err(Refusal::code(
-                    Code::Unimplemented,
-                    "compressed requests are not supported; send identity",
-                ));
-            }
-        }
-        let codec = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|value| placeholder::codec_of(value.as_bytes()))
+        let codec = text(connect::CONTENT_TYPE_HEADER)
+            .and_then(Codec::from_content_type)
             .ok_or_else(|| {
                 Refusal(
                     415,
@@ -339,13 +340,11 @@ impl RunService {
                     "the content type must be application/proto or application/json".into(),
                 )
             })?;
-        let timeout = match headers.get("connect-timeout-ms") {
+        let timeout = match text(connect::TIMEOUT_HEADER) {
             Some(value) => Some(
-                placeholder::parse_timeout_ms(value.as_bytes())
+                connect::parse_timeout_ms(value)
                     .map(Duration::from_millis)
-                    .ok_or_else(|| {
-                        Refusal::code(Code::InvalidArgument, "Connect-Timeout-Ms is not valid")
-                    })?,
+                    .map_err(|error| Refusal::code(error.code(), error.to_string()))?,
             ),
             None => None,
         };
@@ -394,7 +393,7 @@ impl RunService {
                 // Legacy bytes state (or none) is nothing a Rust function wrote.
                 _ => {
                     return Ok(FunctionError::new(
-                        pb::Status::IncompatibleState,
+                        Status::IncompatibleState,
                         "IncompatibleState",
                         "the poll result carries no typed coroutine state",
                     )
@@ -456,18 +455,29 @@ impl RunService {
                 error.into_response()
             }
         };
-        tracing::debug!(status = ?pb::Status::try_from(response.status), "run done");
+        // What the scheduler would refuse is reported as the function's own
+        // failure, not sent.
+        let response = match validate_run_response(&response) {
+            Ok(()) => response,
+            Err(violation) => {
+                tracing::warn!(%violation, "function output is invalid");
+                FunctionError::new(
+                    Status::InvalidResponse,
+                    "InvalidOutput",
+                    format!("the function's output is invalid: {violation}"),
+                )
+                .into_response()
+            }
+        };
+        tracing::debug!(status = ?Status::try_from(response.status), "run done");
         Ok(response)
     }
 }
 
-const RUN_REQUEST: &str = "dispatch.sdk.v1.RunRequest";
-const RUN_RESPONSE: &str = "dispatch.sdk.v1.RunResponse";
-
 fn decode_request(codec: Codec, body: &[u8]) -> Result<pb::RunRequest, Refusal> {
     let decoded = match codec {
         Codec::Proto => pb::RunRequest::decode(body).ok(),
-        Codec::Json => placeholder::json::decode(RUN_REQUEST, body),
+        Codec::Json => crate::json::from_json_slice(body).ok(),
     };
     decoded.ok_or_else(|| {
         Refusal::code(
@@ -481,19 +491,22 @@ fn encode_response(
     codec: Codec,
     response: &pb::RunResponse,
 ) -> Result<Response<ResponseBody>, Refusal> {
-    let (body, content_type) = match codec {
-        Codec::Proto => (response.encode_to_vec(), "application/proto"),
-        Codec::Json => (
-            placeholder::json::encode(RUN_RESPONSE, response).ok_or_else(|| {
-                Refusal::code(Code::Internal, "the response could not be encoded as JSON")
-            })?,
-            "application/json",
-        ),
+    let body = match codec {
+        Codec::Proto => response.encode_to_vec(),
+        Codec::Json => crate::json::to_json_string(response)
+            .map_err(|error| {
+                Refusal::code(
+                    Code::Internal,
+                    format!("the response could not be encoded as JSON: {error}"),
+                )
+            })?
+            .into_bytes(),
     };
     let mut http_response = Response::new(Full::new(Bytes::from(body)));
     *http_response.status_mut() = StatusCode::OK;
-    http_response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    http_response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(codec.content_type()),
+    );
     Ok(http_response)
 }

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use prost_types::Any;
 
 use super::function::{FunctionError, Outcome, Run};
-use super::placeholder;
+use dispatch_core::any::{self, AnyMessage};
+use dispatch_core::validate::is_valid_function_name;
 
 /// A boxed, sendable future: what every registered handler returns once erased.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -44,16 +45,19 @@ impl Registry {
     }
 
     /// Registers a function whose input is a message `I`, unpacked from the
-    /// request's `Any` (any type URL prefix; the type name must be `I`'s). An
-    /// input of another type ends the run with `INVALID_ARGUMENT` without
-    /// calling the handler; resumes are passed on as they are.
+    /// request's `Any` with [`dispatch_core::any::unpack`] (any type URL
+    /// prefix). An input it cannot unpack ends the run with
+    /// `INVALID_ARGUMENT` without calling the handler; resumes are passed on
+    /// as they are.
     ///
     /// # Panics
     ///
-    /// When `name` is empty or already registered (a programming error).
+    /// When `name` is not a valid function name
+    /// (`^[a-zA-Z_][a-zA-Z0-9_<>.]*$`) or is already registered (programming
+    /// errors).
     pub fn register<I, F, Fut>(&mut self, name: impl Into<String>, handler: F) -> &mut Self
     where
-        I: prost::Name + Default + Send + 'static,
+        I: AnyMessage + Send + 'static,
         F: Fn(Run<I>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = FunctionResult> + Send + 'static,
     {
@@ -62,16 +66,15 @@ impl Registry {
             let handler = Arc::clone(&handler);
             async move {
                 let mut unreadable = None;
-                let run = run.map_input(|any| {
-                    placeholder::unpack::<I>(&any).unwrap_or_else(|| {
-                        unreadable = Some(any.type_url);
+                let run = run.map_input(|input| {
+                    any::unpack::<I>(&input).unwrap_or_else(|error| {
+                        unreadable = Some((input.type_url, error));
                         I::default()
                     })
                 });
-                if let Some(type_url) = unreadable {
+                if let Some((type_url, error)) = unreadable {
                     return Err(FunctionError::invalid_argument(format!(
-                        "the input holds {type_url:?}, not {}",
-                        I::full_name()
+                        "the input ({type_url:?}) is unusable: {error}"
                     )));
                 }
                 handler(run).await
@@ -84,14 +87,17 @@ impl Registry {
     ///
     /// # Panics
     ///
-    /// When `name` is empty or already registered (a programming error).
+    /// When `name` is not a valid function name or is already registered.
     pub fn register_any<F, Fut>(&mut self, name: impl Into<String>, handler: F) -> &mut Self
     where
         F: Fn(Run<Any>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = FunctionResult> + Send + 'static,
     {
         let name = name.into();
-        assert!(!name.is_empty(), "a function name cannot be empty");
+        assert!(
+            is_valid_function_name(&name),
+            "{name:?} is not a valid function name (^[a-zA-Z_][a-zA-Z0-9_<>.]*$)"
+        );
         let erased: Handler = Arc::new(move |run| Box::pin(handler(run)));
         let previous = self.functions.insert(name.clone(), erased);
         assert!(previous.is_none(), "function {name:?} is registered twice");

@@ -1,0 +1,240 @@
+//! Signed requests against an endpoint with a verification key, over real
+//! sockets on 127.0.0.1: requests signed by the core's signer at the current
+//! time run; tampered, expired, unsigned and wrong-key requests are refused
+//! with 401 or 403 and a Connect JSON body.
+
+mod endpoint_support;
+
+use core::net::SocketAddr;
+
+use dispatch_core::proto::sdk::v1 as pb;
+use dispatch_core::signature::{BorrowedRequest, SIGNING_BUFFER_LEN, sign_request};
+use dispatch_core::status::Status;
+use dispatch_std::endpoint::{Endpoint, RUN_PATH};
+use dispatch_std::http::PublicUrl;
+use ed25519_dalek::SigningKey;
+use endpoint_support::*;
+
+fn scheduler_key() -> SigningKey {
+    SigningKey::from_bytes(&[7; 32])
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+async fn server() -> Server {
+    Server::start(Endpoint::new(registry()).verification_key(Some(scheduler_key().verifying_key())))
+        .await
+}
+
+/// The headers the scheduler adds to a request for `url` with `body`.
+fn signature_headers(
+    key: &SigningKey,
+    url: &str,
+    content_type: &str,
+    body: &[u8],
+    created: i64,
+) -> Vec<(String, String)> {
+    let unsigned = [("content-type", content_type)];
+    let request = BorrowedRequest::from_url("POST", url, &unsigned).unwrap();
+    let mut buffer = [0u8; SIGNING_BUFFER_LEN];
+    let signed = sign_request(&request, body, key, created, &mut buffer).unwrap();
+    vec![
+        ("content-digest".into(), signed.content_digest.into()),
+        ("signature-input".into(), signed.signature_input.into()),
+        ("signature".into(), signed.signature.into()),
+    ]
+}
+
+fn run_url(addr: SocketAddr) -> String {
+    format!("http://{addr}{RUN_PATH}")
+}
+
+fn echo_body(text: &str) -> Vec<u8> {
+    prost::Message::encode_to_vec(&input_request("echo", string_any(text)))
+}
+
+/// Sends `body` with `signature` headers (and a proto content type).
+async fn send_signed(addr: SocketAddr, signature: &[(String, String)], body: &[u8]) -> Reply {
+    let mut headers: Vec<(&str, &str)> = vec![("content-type", "application/proto")];
+    headers.extend(signature.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+    send(addr, "POST", RUN_PATH, &headers, body).await
+}
+
+fn assert_refused(reply: &Reply, status: u16, code: &str) {
+    assert_eq!(
+        reply.status,
+        status,
+        "{:?}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let (actual_code, message) = reply.connect_error();
+    assert_eq!(actual_code, code);
+    assert!(!message.is_empty());
+}
+
+#[tokio::test]
+async fn a_request_signed_now_runs_the_function() {
+    let server = server().await;
+    let body = echo_body("signed");
+    let signature = signature_headers(
+        &scheduler_key(),
+        &run_url(server.addr),
+        "application/proto",
+        &body,
+        now(),
+    );
+    let response = send_signed(server.addr, &signature, &body)
+        .await
+        .run_response();
+    assert_eq!(response.status, Status::Ok.number());
+    let Some(pb::run_response::Directive::Exit(exit)) = response.directive else {
+        panic!("not an exit");
+    };
+    assert_eq!(exit.result.unwrap().output, Some(string_any("signed")));
+}
+
+#[tokio::test]
+async fn a_tampered_body_is_403() {
+    let server = server().await;
+    let body = echo_body("signed");
+    let signature = signature_headers(
+        &scheduler_key(),
+        &run_url(server.addr),
+        "application/proto",
+        &body,
+        now(),
+    );
+    let reply = send_signed(server.addr, &signature, &echo_body("forged")).await;
+    assert_refused(&reply, 403, "permission_denied");
+}
+
+#[tokio::test]
+async fn a_request_signed_for_another_authority_is_403() {
+    let server = server().await;
+    let body = echo_body("signed");
+    let signature = signature_headers(
+        &scheduler_key(),
+        &format!("http://other.example{RUN_PATH}"),
+        "application/proto",
+        &body,
+        now(),
+    );
+    let reply = send_signed(server.addr, &signature, &body).await;
+    assert_refused(&reply, 403, "permission_denied");
+}
+
+#[tokio::test]
+async fn an_expired_signature_is_403() {
+    let server = server().await;
+    let body = echo_body("old");
+    let signature = signature_headers(
+        &scheduler_key(),
+        &run_url(server.addr),
+        "application/proto",
+        &body,
+        now() - 3600,
+    );
+    let reply = send_signed(server.addr, &signature, &body).await;
+    assert_refused(&reply, 403, "permission_denied");
+}
+
+#[tokio::test]
+async fn an_unsigned_request_is_401_when_a_key_is_configured() {
+    let server = server().await;
+    let reply = send_signed(server.addr, &[], &echo_body("unsigned")).await;
+    assert_refused(&reply, 401, "unauthenticated");
+}
+
+#[tokio::test]
+async fn a_request_signed_with_another_key_is_403() {
+    let server = server().await;
+    let body = echo_body("intruder");
+    let signature = signature_headers(
+        &SigningKey::from_bytes(&[8; 32]),
+        &run_url(server.addr),
+        "application/proto",
+        &body,
+        now(),
+    );
+    let reply = send_signed(server.addr, &signature, &body).await;
+    assert_refused(&reply, 403, "permission_denied");
+}
+
+#[tokio::test]
+async fn the_public_url_is_the_authority_behind_a_proxy() {
+    let public = "https://my-app.example.com";
+    let server = Server::start(
+        Endpoint::new(registry())
+            .verification_key(Some(scheduler_key().verifying_key()))
+            .public_url(PublicUrl::parse(public)),
+    )
+    .await;
+    let body = echo_body("proxied");
+    // Signed for the public URL, received with Host 127.0.0.1:port.
+    let signature = signature_headers(
+        &scheduler_key(),
+        &format!("{public}{RUN_PATH}"),
+        "application/proto",
+        &body,
+        now(),
+    );
+    let response = send_signed(server.addr, &signature, &body)
+        .await
+        .run_response();
+    assert_eq!(response.status, Status::Ok.number());
+}
+
+#[tokio::test]
+async fn a_signed_json_request_runs_and_answers_json() {
+    let server = server().await;
+    let body = br#"{"function":"echo","input":{"@type":"type.googleapis.com/google.protobuf.StringValue","value":"j"}}"#;
+    let signature = signature_headers(
+        &scheduler_key(),
+        &run_url(server.addr),
+        "application/json",
+        body,
+        now(),
+    );
+    let mut headers: Vec<(&str, &str)> = vec![("content-type", "application/json")];
+    headers.extend(signature.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+    let reply = send(server.addr, "POST", RUN_PATH, &headers, body).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("content-type"), Some("application/json"));
+}
+
+#[tokio::test]
+async fn a_signed_request_over_http2_uses_the_authority_pseudo_header() {
+    use http_body_util::{BodyExt, Full};
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
+    let server = server().await;
+    let body = echo_body("h2");
+    let url = run_url(server.addr);
+    let signature = signature_headers(&scheduler_key(), &url, "application/proto", &body, now());
+
+    let stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let mut request = http::Request::post(&url).header("content-type", "application/proto");
+    for (name, value) in &signature {
+        request = request.header(name, value);
+    }
+    let request = request.body(Full::new(bytes::Bytes::from(body))).unwrap();
+    let response = tokio::time::timeout(GUARD, sender.send_request(request))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.version(), http::Version::HTTP_2);
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let response: pb::RunResponse = prost::Message::decode(bytes).unwrap();
+    assert_eq!(response.status, Status::Ok.number());
+}

@@ -1322,6 +1322,30 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn decoding_arbitrary_bytes_never_panics(body in proptest::collection::vec(proptest::num::u8::ANY, 0..256)) {
+            let _ = decode_error_json::<16>(&body, &mut [0u8; 8]);
+            let _ = classify_response::<16>(Codec::Json, 400, "application/json", &body, &mut [0u8; 8]);
+        }
+
+        #[test]
+        fn decoding_json_like_text_never_panics(body in r#"[{}\[\]",:a-z0-9\\u ]{0,64}"#) {
+            let _ = decode_error_json::<4>(body.as_bytes(), &mut [0u8; 2]);
+        }
+
+        #[test]
+        fn messages_round_trip(message in "\\PC{0,40}", control in 0u32..0x20) {
+            let mut text = std::string::String::from(message.as_str());
+            text.push(char::from_u32(control).unwrap_or('\0'));
+            let mut out = [0u8; 1024];
+            let n = ErrorBody::new(Code::Aborted, &text).encode_json(&mut out).unwrap();
+            let decoded = decode_error_json::<512>(&out[..n], &mut [0u8; 0]).unwrap();
+            proptest::prop_assert_eq!(decoded.code, Some(Code::Aborted));
+            proptest::prop_assert_eq!(decoded.message.as_str(), text.as_str());
+        }
+    }
+
     #[test]
     fn response_encoding() {
         assert_eq!(check_response_encoding(None, &[]), Ok(()));

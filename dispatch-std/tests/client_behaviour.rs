@@ -146,10 +146,12 @@ async fn invalid_calls_are_refused_before_sending() {
             .dispatch_batch([call("fine"), bad_call.clone()])
             .await
             .unwrap_err();
-        assert!(
-            matches!(err, ClientError::InvalidRequest { .. }),
-            "{bad_call:?}: {err:?}"
-        );
+        let ClientError::InvalidRequest(violation) = &err else {
+            panic!("{bad_call:?}: {err:?}");
+        };
+        // The second call is the bad one, and the error says so.
+        assert!(err.message().starts_with("calls[1]."), "{err}");
+        assert_eq!(err.message(), violation.to_string());
         assert_eq!(err.code(), Code::InvalidArgument);
         assert_eq!(err.http_status(), None);
     }

@@ -10,5 +10,6 @@
 //! | [`client`] | the Dispatch API client (`DispatchService/Dispatch` over reqwest) |
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "client")]
 pub mod client;
 pub mod json;

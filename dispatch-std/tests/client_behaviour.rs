@@ -189,6 +189,29 @@ async fn success_needs_the_proto_content_type() {
 }
 
 #[tokio::test]
+async fn success_in_an_unknown_encoding_is_internal() {
+    let reply = Reply::ids(&["id"]).with_header("content-encoding", "br");
+    let server = TestServer::start(vec![reply]).await;
+    let err = client(&server, "key-0123456789", RetryPolicy::none())
+        .dispatch(call("greet"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ClientError::InvalidResponse { .. }),
+        "{err:?}"
+    );
+    assert_eq!(err.code(), Code::Internal);
+
+    let reply = Reply::ids(&["id"]).with_header("content-encoding", "identity");
+    let server = TestServer::start(vec![reply]).await;
+    let id = client(&server, "key-0123456789", RetryPolicy::none())
+        .dispatch(call("greet"))
+        .await
+        .unwrap();
+    assert_eq!(id, "id");
+}
+
+#[tokio::test]
 async fn timeout_is_sent_and_enforced() {
     let server = TestServer::start(vec![Reply::Hang]).await;
     let client = Client::builder()

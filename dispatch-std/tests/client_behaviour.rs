@@ -358,3 +358,18 @@ async fn routing_prefix_is_kept() {
         "/prefix/dispatch.sdk.v1.DispatchService/Dispatch"
     );
 }
+
+#[test]
+fn client_and_its_futures_can_cross_threads() {
+    fn assert_send_sync<T: Send + Sync>(_: &T) {}
+    fn assert_send<T: Send>(_: &T) {}
+    let client = Client::builder()
+        .api_key("key-0123456789")
+        .build_with_env(|_| None)
+        .unwrap();
+    assert_send_sync(&client);
+    let single = client.dispatch(call("greet"));
+    assert_send(&single);
+    let batch = client.dispatch_batch([call("a"), call("b")]);
+    assert_send(&batch);
+}

@@ -15,6 +15,7 @@
 //! | `scheduler` | the local scheduler: the Dispatch RPC, runs, retries, polls (`scheduler`) |
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "client")]
 pub mod client;
 #[cfg(feature = "endpoint")]
 pub mod config;

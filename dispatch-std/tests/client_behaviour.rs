@@ -146,10 +146,12 @@ async fn invalid_calls_are_refused_before_sending() {
             .dispatch_batch([call("fine"), bad_call.clone()])
             .await
             .unwrap_err();
-        assert!(
-            matches!(err, ClientError::InvalidRequest { .. }),
-            "{bad_call:?}: {err:?}"
-        );
+        let ClientError::InvalidRequest(violation) = &err else {
+            panic!("{bad_call:?}: {err:?}");
+        };
+        // The second call is the bad one, and the error says so.
+        assert!(err.message().starts_with("calls[1]."), "{err}");
+        assert_eq!(err.message(), violation.to_string());
         assert_eq!(err.code(), Code::InvalidArgument);
         assert_eq!(err.http_status(), None);
     }
@@ -184,6 +186,29 @@ async fn success_needs_the_proto_content_type() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::Internal, "{err}");
+}
+
+#[tokio::test]
+async fn success_in_an_unknown_encoding_is_internal() {
+    let reply = Reply::ids(&["id"]).with_header("content-encoding", "br");
+    let server = TestServer::start(vec![reply]).await;
+    let err = client(&server, "key-0123456789", RetryPolicy::none())
+        .dispatch(call("greet"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ClientError::InvalidResponse { .. }),
+        "{err:?}"
+    );
+    assert_eq!(err.code(), Code::Internal);
+
+    let reply = Reply::ids(&["id"]).with_header("content-encoding", "identity");
+    let server = TestServer::start(vec![reply]).await;
+    let id = client(&server, "key-0123456789", RetryPolicy::none())
+        .dispatch(call("greet"))
+        .await
+        .unwrap();
+    assert_eq!(id, "id");
 }
 
 #[tokio::test]
@@ -332,4 +357,19 @@ async fn routing_prefix_is_kept() {
         server.requests()[0].path,
         "/prefix/dispatch.sdk.v1.DispatchService/Dispatch"
     );
+}
+
+#[test]
+fn client_and_its_futures_can_cross_threads() {
+    fn assert_send_sync<T: Send + Sync>(_: &T) {}
+    fn assert_send<T: Send>(_: &T) {}
+    let client = Client::builder()
+        .api_key("key-0123456789")
+        .build_with_env(|_| None)
+        .unwrap();
+    assert_send_sync(&client);
+    let single = client.dispatch(call("greet"));
+    assert_send(&single);
+    let batch = client.dispatch_batch([call("a"), call("b")]);
+    assert_send(&batch);
 }

@@ -4,6 +4,7 @@ use core::fmt;
 
 use super::config::API_KEY_ENV;
 use dispatch_core::connect::Code;
+use dispatch_core::validate::ValidationError;
 
 /// Why a dispatch failed. Every variant has a Connect [`Code`]
 /// ([`ClientError::code`]); those that got an HTTP response also have its
@@ -11,11 +12,9 @@ use dispatch_core::connect::Code;
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ClientError {
-    /// The calls break a protocol rule; nothing was sent (`invalid_argument`).
-    InvalidRequest {
-        /// Which rule, on which call.
-        message: String,
-    },
+    /// The calls break a protocol rule (which rule, on which call); nothing
+    /// was sent (`invalid_argument`).
+    InvalidRequest(ValidationError),
     /// Dispatch refused the API key (`unauthenticated`, usually HTTP 401).
     Unauthenticated {
         /// The key as it may be shown: at most its first 3 characters.
@@ -60,7 +59,7 @@ impl ClientError {
     /// The Connect code.
     pub fn code(&self) -> Code {
         match self {
-            Self::InvalidRequest { .. } => Code::InvalidArgument,
+            Self::InvalidRequest(_) => Code::InvalidArgument,
             Self::Unauthenticated { .. } => Code::Unauthenticated,
             Self::Api { code, .. }
             | Self::InvalidResponse { code, .. }
@@ -74,16 +73,15 @@ impl ClientError {
             Self::Unauthenticated { http_status, .. }
             | Self::Api { http_status, .. }
             | Self::InvalidResponse { http_status, .. } => Some(*http_status),
-            Self::InvalidRequest { .. } | Self::Transport { .. } => None,
+            Self::InvalidRequest(_) | Self::Transport { .. } => None,
         }
     }
 
     /// The error's message, without the code (what `Display` shows after it).
     pub fn message(&self) -> String {
         match self {
-            Self::InvalidRequest { message }
-            | Self::Api { message, .. }
-            | Self::InvalidResponse { message, .. } => message.clone(),
+            Self::InvalidRequest(error) => error.to_string(),
+            Self::Api { message, .. } | Self::InvalidResponse { message, .. } => message.clone(),
             Self::Unauthenticated {
                 key_hint,
                 server_message,
@@ -127,6 +125,7 @@ impl fmt::Display for ClientError {
 impl core::error::Error for ClientError {
     fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
         match self {
+            Self::InvalidRequest(error) => Some(error),
             Self::Transport { source, .. } => Some(source),
             _ => None,
         }

@@ -34,7 +34,6 @@
 
 mod config;
 mod error;
-mod pending_core;
 mod retry;
 
 use core::fmt;
@@ -42,6 +41,7 @@ use core::time::Duration;
 use std::ffi::OsString;
 
 use dispatch_core::connect::{self, Codec, ResponseError};
+use dispatch_core::validate::validate_dispatch_request;
 use dispatch_proto::sdk::v1::{DispatchRequest, DispatchResponse};
 use prost::Message as _;
 use reqwest::Url;
@@ -317,8 +317,7 @@ impl Client {
         if request.calls.is_empty() {
             return Ok(Vec::new());
         }
-        pending_core::validate_dispatch_request(&request)
-            .map_err(|message| ClientError::InvalidRequest { message })?;
+        validate_dispatch_request(&request).map_err(ClientError::InvalidRequest)?;
         let expected = request.calls.len();
         let body = bytes_of(&request);
         let mut attempt = 1;

@@ -37,6 +37,8 @@ pub enum Reply {
         status: u16,
         content_type: Option<String>,
         body: Vec<u8>,
+        /// More headers, as written.
+        extra_headers: Vec<(String, String)>,
     },
     /// Read the request, then never answer (until the client gives up).
     Hang,
@@ -48,7 +50,16 @@ impl Reply {
             status,
             content_type: content_type.map(str::to_owned),
             body: body.into(),
+            extra_headers: Vec::new(),
         }
+    }
+
+    /// The same reply with one more header.
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        if let Self::Respond { extra_headers, .. } = &mut self {
+            extra_headers.push((name.to_owned(), value.to_owned()));
+        }
+        self
     }
 
     /// 200 `application/proto` with these ids.
@@ -120,6 +131,7 @@ async fn serve_connection(
                 status,
                 content_type,
                 body,
+                extra_headers,
             } => {
                 let mut head = format!(
                     "HTTP/1.1 {status} Scripted\r\ncontent-length: {}\r\n",
@@ -127,6 +139,9 @@ async fn serve_connection(
                 );
                 if let Some(ct) = content_type {
                     head.push_str(&format!("content-type: {ct}\r\n"));
+                }
+                for (name, value) in extra_headers {
+                    head.push_str(&format!("{name}: {value}\r\n"));
                 }
                 head.push_str("\r\n");
                 let mut out = head.into_bytes();

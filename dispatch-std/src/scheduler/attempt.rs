@@ -5,6 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use dispatch_core::connect::{self, Codec};
 use dispatch_core::proto::sdk::v1 as pb;
+use dispatch_core::signature::{BorrowedRequest, SIGNING_BUFFER_LEN, sign_request};
 use dispatch_core::status::Status;
 use ed25519_dalek::SigningKey;
 use prost::Message as _;
@@ -143,7 +144,8 @@ pub(super) fn unix_now() -> i64 {
 }
 
 /// Adds `Content-Digest`, `Signature-Input` and `Signature` to `headers` for
-/// a POST of `body` to `url`, as the hosted scheduler signs.
+/// a POST of `body` to `url` with `Content-Type: application/proto`, signed
+/// by the core signer exactly as the hosted scheduler signs.
 pub(super) fn sign(
     headers: &mut HeaderMap,
     url: &Url,
@@ -151,9 +153,21 @@ pub(super) fn sign(
     key: &SigningKey,
     created: i64,
 ) -> Result<(), String> {
-    // PLACEHOLDER(core signature): the core signer (branch `trust`) replaces
-    // this no-op once merged; until then Run requests go unsigned.
-    let _ = (headers, url, body, key, created);
+    let fields = [("content-type", connect::CONTENT_TYPE_PROTO)];
+    let view = BorrowedRequest::from_url("POST", url.as_str(), &fields)
+        .ok_or_else(|| format!("{url} cannot be signed: it has no authority"))?;
+    let mut buf = vec![0u8; SIGNING_BUFFER_LEN + url.as_str().len() * 2];
+    let signed = sign_request(&view, body, key, created, &mut buf)
+        .map_err(|e| format!("signing the request to {url} failed: {e:?}"))?;
+    for (name, value) in [
+        ("content-digest", signed.content_digest),
+        ("signature-input", signed.signature_input),
+        ("signature", signed.signature),
+    ] {
+        let value = HeaderValue::from_str(value)
+            .map_err(|_| format!("the signer produced an invalid {name} header"))?;
+        headers.insert(name, value);
+    }
     Ok(())
 }
 

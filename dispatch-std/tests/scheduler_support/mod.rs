@@ -3,8 +3,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+use core::net::SocketAddr;
 use core::time::Duration;
-use std::net::SocketAddr;
 
 use dispatch_std::endpoint::{Endpoint, Registry};
 use dispatch_std::scheduler::{RetryPolicy, Scheduler, SchedulerConfig};

@@ -4,9 +4,9 @@
 
 mod scheduler_support;
 
+use core::sync::atomic::{AtomicU32, Ordering};
 use core::time::Duration;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use dispatch_core::proto::sdk::v1 as pb;
 use dispatch_core::status::Status;

@@ -1,0 +1,333 @@
+//! `dispatch scheduler`, `dispatch run` and `dispatch serve`.
+
+use core::time::Duration;
+use std::path::PathBuf;
+
+use clap::Args;
+use dispatch_core::any::AnyValue;
+use dispatch_core::proto::sdk::v1 as pb;
+use dispatch_std::client::{Client, ClientError};
+use dispatch_std::endpoint::Endpoint;
+use dispatch_std::scheduler::{RetryPolicy, Scheduler, SchedulerConfig, WAIT_PATH_PREFIX};
+use prost_types::Any;
+use tokio::net::TcpListener;
+
+use crate::keys::{generate, public_base64, read_signing_key};
+use crate::{EXIT_RUN_FAILED, Failure, Outcome, demo};
+
+/// The scheduler's default address.
+const DEFAULT_SCHEDULER_ADDR: &str = "127.0.0.1:4450";
+/// The scheduler's default URL, for `dispatch run`.
+const DEFAULT_SCHEDULER_URL: &str = "http://127.0.0.1:4450";
+
+/// Arguments of `dispatch scheduler`.
+#[derive(Args, Debug)]
+pub(crate) struct SchedulerArgs {
+    /// The address to listen on.
+    #[arg(long, default_value = DEFAULT_SCHEDULER_ADDR)]
+    listen: String,
+    /// The Ed25519 private key Run requests are signed with (PKCS#8 PEM, or
+    /// the base64 seed). Without it, a fresh key is made for this process
+    /// and its public key printed.
+    #[arg(long, env = "DISPATCH_SIGNING_KEY_FILE")]
+    signing_key: Option<PathBuf>,
+    /// The API key callers must present as `Authorization: Bearer <key>`.
+    #[arg(long, env = "DISPATCH_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// Accept calls without an API key (local experiments only).
+    #[arg(long, conflicts_with = "api_key")]
+    no_auth: bool,
+    /// Attempts per step of a run (1 to 10) before a temporary failure
+    /// becomes its outcome.
+    #[arg(long, default_value_t = 10)]
+    max_attempts: u32,
+    /// Seconds one Run request may take before it counts as a timeout.
+    #[arg(long, default_value_t = 60)]
+    attempt_timeout: u64,
+}
+
+/// `dispatch scheduler`: serves until Ctrl-C or SIGTERM.
+pub(crate) async fn scheduler(args: SchedulerArgs) -> Outcome {
+    let api_key = match (args.api_key, args.no_auth) {
+        (Some(key), _) if !key.trim().is_empty() => Some(key),
+        (_, true) => None,
+        _ => {
+            return Err(Failure::error(
+                "set DISPATCH_API_KEY (or --api-key) to the key callers must present, \
+                 or pass --no-auth",
+            ));
+        }
+    };
+    let signing_key = match &args.signing_key {
+        Some(path) => read_signing_key(path)?,
+        None => {
+            let key = generate()?;
+            eprintln!(
+                "no --signing-key: signing with a key made for this run; endpoints verify with \
+                 DISPATCH_VERIFICATION_KEY={}",
+                public_base64(&key.verifying_key())?
+            );
+            key
+        }
+    };
+    let config = SchedulerConfig::new()
+        .api_key(api_key)
+        .signing_key(Some(signing_key))
+        .retry(RetryPolicy::exponential(args.max_attempts))
+        .attempt_timeout(Duration::from_secs(args.attempt_timeout.max(1)));
+    let scheduler = Scheduler::new(config).map_err(|e| Failure::error(e.to_string()))?;
+    let listener = TcpListener::bind(&args.listen)
+        .await
+        .map_err(|e| Failure::error(format!("cannot listen on {}: {e}", args.listen)))?;
+    if let Ok(address) = listener.local_addr() {
+        eprintln!("dispatch scheduler on http://{address} (DISPATCH_API_URL)");
+    }
+    scheduler
+        .serve(listener, shutdown_signal())
+        .await
+        .map_err(|e| Failure::error(format!("the scheduler stopped: {e}")))?;
+    Ok(0)
+}
+
+/// Completes on Ctrl-C, or SIGTERM on Unix.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Arguments of `dispatch run`.
+#[derive(Args, Debug)]
+pub(crate) struct RunArgs {
+    /// The function to call.
+    function: String,
+    /// Its input, as JSON: an object with "@type" is a proto3 JSON Any;
+    /// otherwise null, booleans, integers, floats and strings become Empty,
+    /// BoolValue, Int64Value, DoubleValue and StringValue, and arrays and
+    /// objects a google.protobuf.Value. No input: Empty.
+    input: Option<String>,
+    /// The endpoint serving the function.
+    #[arg(long, short = 'e', env = "DISPATCH_ENDPOINT_URL")]
+    endpoint: String,
+    /// The scheduler's URL.
+    #[arg(long, env = "DISPATCH_API_URL", default_value = DEFAULT_SCHEDULER_URL)]
+    scheduler: String,
+    /// The scheduler's API key.
+    #[arg(long, env = "DISPATCH_API_KEY", hide_env_values = true)]
+    api_key: String,
+    /// The call's expiration, in seconds (default: the scheduler's).
+    #[arg(long)]
+    expiration: Option<u64>,
+    /// Seconds to wait for the outcome before giving up (the run goes on).
+    #[arg(long, default_value_t = 300)]
+    timeout: u64,
+    /// Print the dispatch id and return without waiting.
+    #[arg(long)]
+    no_wait: bool,
+}
+
+/// Maps the command line's JSON input to an `Any`.
+fn input_any(text: Option<&str>) -> Result<Any, Failure> {
+    let Some(text) = text else {
+        return Ok(AnyValue::Empty.to_any());
+    };
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| Failure::error(format!("the input is not JSON: {e}")))?;
+    let bad = |e: dispatch_std::json::JsonError| Failure::error(format!("bad input: {e}"));
+    let any_value = match &value {
+        serde_json::Value::Object(map) if map.contains_key("@type") => {
+            return dispatch_std::json::from_json::<Any>(&value).map_err(bad);
+        }
+        serde_json::Value::Null => AnyValue::Empty,
+        serde_json::Value::Bool(b) => AnyValue::Bool(*b),
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => AnyValue::Int64(i),
+            None => AnyValue::Double(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        serde_json::Value::String(s) => AnyValue::String(s.clone()),
+        serde_json::Value::Array(_) | serde_json::Value::Object(_) => {
+            // The proto3 JSON of an Any holding a Value is the value itself.
+            let wrapped = serde_json::json!({
+                "@type": "type.googleapis.com/google.protobuf.Value",
+                "value": value,
+            });
+            return dispatch_std::json::from_json::<Any>(&wrapped).map_err(bad);
+        }
+    };
+    Ok(any_value.to_any())
+}
+
+/// `dispatch run`: dispatches, waits through the scheduler's wait route,
+/// prints the run as JSON on stdout.
+pub(crate) async fn run(args: RunArgs) -> Outcome {
+    let input = input_any(args.input.as_deref())?;
+    let client = Client::builder()
+        .api_url(args.scheduler.clone())
+        .api_key(args.api_key.clone())
+        .build()
+        .map_err(|e| Failure::error(format!("{e}")))?;
+    let call = pb::Call {
+        endpoint: args.endpoint.clone(),
+        function: args.function.clone(),
+        input: Some(input),
+        expiration: args.expiration.map(|seconds| prost_types::Duration {
+            seconds: i64::try_from(seconds).unwrap_or(i64::MAX),
+            nanos: 0,
+        }),
+        ..Default::default()
+    };
+    let id = client.dispatch(call).await.map_err(|e| match &e {
+        ClientError::Transport { .. } => Failure::error(format!(
+            "the scheduler at {} is out of reach: {e} (is `dispatch scheduler` running?)",
+            args.scheduler
+        )),
+        _ => Failure::error(format!("the scheduler refused the call: {e}")),
+    })?;
+    if args.no_wait {
+        println!("{id}");
+        return Ok(0);
+    }
+    eprintln!(
+        "dispatched {}: {id}; waiting for its outcome",
+        args.function
+    );
+    let info = wait(&args, id.as_str()).await?;
+    let text = serde_json::to_string_pretty(&info).unwrap_or_else(|_| info.to_string());
+    println!("{text}");
+    let status = info["status"].as_str().unwrap_or("?");
+    let attempts = &info["attempts"];
+    if status == "STATUS_OK" {
+        eprintln!(
+            "{} ended with {status} after {attempts} attempt(s)",
+            args.function
+        );
+        Ok(0)
+    } else {
+        eprintln!(
+            "{} ended with {status} after {attempts} attempt(s)",
+            args.function
+        );
+        Ok(EXIT_RUN_FAILED)
+    }
+}
+
+/// Polls the wait route until the run is done or `--timeout` has passed.
+async fn wait(args: &RunArgs, id: &str) -> Result<serde_json::Value, Failure> {
+    let http = reqwest::Client::builder()
+        .build()
+        .map_err(|e| Failure::error(format!("cannot build an HTTP client: {e}")))?;
+    let base = args.scheduler.trim_end_matches('/');
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(args.timeout);
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            return Err(Failure::error(format!(
+                "gave up waiting after {} s; run {id} goes on in the scheduler",
+                args.timeout
+            )));
+        }
+        let wait_ms = left.as_millis().min(30_000);
+        let url = format!("{base}{WAIT_PATH_PREFIX}{id}?wait_ms={wait_ms}");
+        let response = http
+            .get(&url)
+            .bearer_auth(&args.api_key)
+            .timeout(
+                Duration::from_millis(u64::try_from(wait_ms).unwrap_or(30_000))
+                    + Duration::from_secs(10),
+            )
+            .send()
+            .await
+            .map_err(|e| {
+                Failure::error(format!(
+                    "lost the scheduler at {base} while waiting for run {id}: {e} \
+                     (was it stopped or restarted? runs live in its memory)"
+                ))
+            })?;
+        let status = response.status().as_u16();
+        let body = response.bytes().await.map_err(|e| {
+            Failure::error(format!("lost the scheduler while reading run {id}: {e}"))
+        })?;
+        let json: serde_json::Value = serde_json::from_slice(&body).map_err(|_| {
+            Failure::error(format!(
+                "{base} answered HTTP {status} with something that is not JSON: is it a dispatch scheduler?"
+            ))
+        })?;
+        match status {
+            200 if json["done"] == true => return Ok(json),
+            200 => continue,
+            404 => {
+                return Err(Failure::error(format!(
+                    "the scheduler does not know run {id}: it was restarted (runs live in its memory)"
+                )));
+            }
+            _ => {
+                return Err(Failure::error(format!(
+                    "the scheduler answered HTTP {status}: {}",
+                    json["message"].as_str().unwrap_or("(no message)")
+                )));
+            }
+        }
+    }
+}
+
+/// Arguments of `dispatch serve`.
+#[derive(Args, Debug)]
+pub(crate) struct ServeArgs {
+    /// The address to listen on.
+    #[arg(long, env = "DISPATCH_ENDPOINT_ADDR", default_value = "127.0.0.1:8000")]
+    listen: String,
+    /// The endpoint's public URL, given to its functions to call each other
+    /// (default: http://<listen address>).
+    #[arg(long, env = "DISPATCH_ENDPOINT_URL")]
+    url: Option<String>,
+    /// The public key requests must be signed with (PEM or base64 text, or a
+    /// file holding it); empty or absent: requests are not verified.
+    #[arg(long, env = "DISPATCH_VERIFICATION_KEY", hide_env_values = true)]
+    verification_key: Option<String>,
+}
+
+/// `dispatch serve`: the demo functions, until Ctrl-C or SIGTERM.
+pub(crate) async fn serve(args: ServeArgs) -> Outcome {
+    let key = match args.verification_key.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(text) => Some(crate::keys::read_verifying_key(text)?),
+    };
+    let listener = TcpListener::bind(&args.listen)
+        .await
+        .map_err(|e| Failure::error(format!("cannot listen on {}: {e}", args.listen)))?;
+    let address = listener
+        .local_addr()
+        .map_err(|e| Failure::error(format!("no local address: {e}")))?;
+    let url = args.url.unwrap_or_else(|| format!("http://{address}"));
+    eprintln!(
+        "demo endpoint on http://{address} (DISPATCH_ENDPOINT_URL={url}), signatures {}",
+        if key.is_some() {
+            "verified"
+        } else {
+            "not verified"
+        }
+    );
+    Endpoint::new(demo::registry())
+        .endpoint_url(Some(url))
+        .verification_key(key)
+        .serve(listener, shutdown_signal())
+        .await
+        .map_err(|e| Failure::error(format!("the endpoint stopped: {e}")))?;
+    Ok(0)
+}

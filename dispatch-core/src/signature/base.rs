@@ -3,7 +3,7 @@
 use core::fmt::Write as _;
 
 use super::request::{RequestView, write_field_value};
-use crate::sfv::{BareItem, InnerList, Item, SliceWriter};
+use crate::sfv::{BareItem, InnerList, Item, MAX_INNER_LIST_ITEMS, SliceWriter};
 
 /// A covered component this crate can derive.
 #[non_exhaustive]
@@ -125,18 +125,23 @@ pub fn write_signature_base<'o, R: RequestView + ?Sized>(
     signature_params: &InnerList<'_>,
     out: &'o mut [u8],
 ) -> Result<&'o str, BaseError> {
-    let mut w = SliceWriter::new(out);
-    for (i, item) in signature_params.items().enumerate() {
+    // Identify every component first (one parse of the list), then write.
+    let mut components = [Component::Method; MAX_INNER_LIST_ITEMS];
+    let mut count = 0;
+    for item in signature_params.items() {
         let component = Component::from_item(&item).map_err(BaseError::Component)?;
-        let name = component.name();
-        let earlier = signature_params.items().take(i);
-        if earlier
-            .filter_map(|it| Component::from_item(&it).ok())
-            .any(|c| c.name() == name)
-        {
+        let earlier = components.get(..count).unwrap_or_default();
+        if earlier.iter().any(|c| c.name() == component.name()) {
             return Err(BaseError::Duplicate);
         }
-        write!(w, "\"{name}\": ").map_err(|_| BaseError::TooLarge)?;
+        // The parser bounds inner lists to MAX_INNER_LIST_ITEMS items.
+        let slot = components.get_mut(count).ok_or(BaseError::TooLarge)?;
+        *slot = component;
+        count += 1;
+    }
+    let mut w = SliceWriter::new(out);
+    for &component in components.get(..count).unwrap_or_default() {
+        write!(w, "\"{}\": ", component.name()).map_err(|_| BaseError::TooLarge)?;
         let value_start = w.len();
         write_value(req, component, &mut w)?;
         let line = w.len();

@@ -10,7 +10,7 @@ use super::error::{Malformed, VerifyError};
 use super::request::{RequestView, has_field, with_field_value};
 use super::{ALG, KEYID, REQUIRED_COMPONENTS};
 use crate::digest::{ContentDigest, Digest, ExpectedDigest};
-use crate::sfv::{BareItem, Dictionary, InnerList, Member, Parameters};
+use crate::sfv::{BareItem, Dictionary, InnerList, MAX_INNER_LIST_ITEMS, Member, Parameters};
 
 /// The signature parameters the policy accepts.
 const ALLOWED_PARAMETERS: [&str; 5] = ["alg", "created", "expires", "keyid", "nonce"];
@@ -274,28 +274,47 @@ fn check_components<R: RequestView + ?Sized>(
     req: &R,
     params: &InnerList<'_>,
 ) -> Result<(), VerifyError> {
-    let components = || params.items().map(|item| Component::from_item(&item));
-    if components().any(|c| c == Err(ComponentFault::Malformed)) {
+    // One parse of the list: each item's name (if a plain String) and component.
+    let mut names = [""; MAX_INNER_LIST_ITEMS];
+    let mut components = [Err(ComponentFault::Malformed); MAX_INNER_LIST_ITEMS];
+    let mut count = 0;
+    for item in params.items() {
+        let (Some(name), Some(component)) = (names.get_mut(count), components.get_mut(count))
+        else {
+            return Err(VerifyError::MalformedSignatureInput(Malformed::Syntax(
+                crate::sfv::Error::TooManyItems,
+            )));
+        };
+        *component = Component::from_item(&item);
+        *name = item
+            .bare
+            .as_string()
+            .and_then(|s| s.as_plain_str())
+            .unwrap_or_default();
+        count += 1;
+    }
+    let names = names.get(..count).unwrap_or_default();
+    let components = components.get(..count).unwrap_or_default();
+
+    if components.contains(&Err(ComponentFault::Malformed)) {
         return Err(VerifyError::MalformedComponent);
     }
-    let names = || params.items().filter_map(|item| item.bare.as_string());
-    for (i, name) in names().enumerate() {
-        if names().take(i).any(|earlier| earlier == name) {
+    for (i, name) in names.iter().enumerate() {
+        if names.get(..i).unwrap_or_default().contains(name) {
             return Err(VerifyError::DuplicateComponent);
         }
     }
-    if components().any(|c| c.is_err()) {
+    if components.iter().any(Result::is_err) {
         return Err(VerifyError::UnsupportedComponent);
     }
-    for component in components().flatten() {
+    for component in components.iter().flatten() {
         if let Component::Field(name) = component
             && !has_field(req, name)
         {
             return Err(VerifyError::CoveredHeaderMissing);
         }
     }
-    let covered = |required: &&str| names().any(|name| name.eq_str(required));
-    if !REQUIRED_COMPONENTS.iter().all(covered) {
+    if !REQUIRED_COMPONENTS.iter().all(|r| names.contains(r)) {
         return Err(VerifyError::InsufficientCoverage);
     }
     Ok(())

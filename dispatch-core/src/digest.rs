@@ -174,10 +174,12 @@ impl ExpectedDigest {
         if dict.is_empty() {
             return Err(DigestError::Malformed(None));
         }
-        let (algorithm, member) = match (dict.get("sha-512"), dict.get("sha-256")) {
-            (Some(m), _) => (Algorithm::Sha512, m),
-            (None, Some(m)) => (Algorithm::Sha256, m),
-            (None, None) => return Err(DigestError::UnsupportedAlgorithm),
+        let (algorithm, member) = match dict.get("sha-512") {
+            Some(m) => (Algorithm::Sha512, m),
+            None => match dict.get("sha-256") {
+                Some(m) => (Algorithm::Sha256, m),
+                None => return Err(DigestError::UnsupportedAlgorithm),
+            },
         };
         let Member::Item(item) = member else {
             return Err(DigestError::Malformed(None));

@@ -36,8 +36,6 @@
 
 use core::fmt::{self, Write};
 
-use base64ct::{Base64, Encoding};
-
 /// The longest field value accepted, in bytes.
 pub const MAX_INPUT_LEN: usize = 4096;
 /// The most members (counting repeated keys) a dictionary may have.
@@ -305,7 +303,32 @@ impl<'a> ByteSequence<'a> {
     /// Decodes into `out`, returning the bytes written; `None` if `out` is
     /// shorter than [`ByteSequence::decoded_len`].
     pub fn decode_into<'o>(&self, out: &'o mut [u8]) -> Option<&'o [u8]> {
-        Base64::decode(self.0, out).ok()
+        let len = self.decoded_len();
+        let out = out.get_mut(..len)?;
+        // The text was validated as canonical base64 when parsed or built, and
+        // signatures and digests are public: a plain decode suffices.
+        let mut acc: u32 = 0;
+        let mut bits = 0u32;
+        let mut written = 0usize;
+        for b in self.0.bytes() {
+            let sextet = match b {
+                b'A'..=b'Z' => b - b'A',
+                b'a'..=b'z' => b - b'a' + 26,
+                b'0'..=b'9' => b - b'0' + 52,
+                b'+' => 62,
+                b'/' => 63,
+                _ => break,
+            };
+            acc = (acc << 6) | u32::from(sextet);
+            bits += 6;
+            if bits >= 8 {
+                bits -= 8;
+                let byte = out.get_mut(written)?;
+                *byte = (acc >> bits) as u8;
+                written += 1;
+            }
+        }
+        (written == len).then_some(&*out)
     }
 }
 
@@ -381,10 +404,13 @@ pub struct Parameters<'a> {
 impl<'a> Parameters<'a> {
     /// The value of `key` (its last occurrence), if present.
     pub fn get(&self, key: &str) -> Option<BareItem<'a>> {
-        self.raw_iter()
-            .filter(|(k, _)| *k == key)
-            .last()
-            .map(|(_, v)| v)
+        let mut matches = self.raw_iter().filter(|(k, _)| *k == key);
+        let found = if self.has_duplicates {
+            matches.last()
+        } else {
+            matches.next()
+        };
+        found.map(|(_, v)| v)
     }
 
     /// The number of distinct keys.
@@ -414,7 +440,7 @@ impl<'a> Parameters<'a> {
     }
 
     fn raw_iter(&self) -> impl Iterator<Item = (&'a str, BareItem<'a>)> + 'a {
-        let mut cur = Cursor::new(self.raw);
+        let mut cur = Cursor::trusted(self.raw);
         core::iter::from_fn(move || cur.parse_one_parameter().ok().flatten())
     }
 }
@@ -450,7 +476,7 @@ impl<'a> InnerList<'a> {
 
     /// The items, in order.
     pub fn items(&self) -> impl Iterator<Item = Item<'a>> + 'a {
-        let mut cur = Cursor::new(self.items_raw);
+        let mut cur = Cursor::trusted(self.items_raw);
         core::iter::from_fn(move || {
             cur.skip_sp();
             if cur.at_end() {
@@ -481,6 +507,7 @@ pub enum Member<'a> {
 pub struct Dictionary<'a> {
     raw: &'a str,
     len: usize,
+    has_duplicates: bool,
 }
 
 impl<'a> Dictionary<'a> {
@@ -513,7 +540,11 @@ impl<'a> Dictionary<'a> {
                 return Err(Error::TrailingComma);
             }
         }
-        Ok(Dictionary { raw, len: distinct })
+        Ok(Dictionary {
+            raw,
+            len: distinct,
+            has_duplicates: distinct != count,
+        })
     }
 
     /// The number of distinct keys.
@@ -528,10 +559,13 @@ impl<'a> Dictionary<'a> {
 
     /// The value of `key` (its last occurrence), if present.
     pub fn get(&self, key: &str) -> Option<Member<'a>> {
-        self.raw_iter()
-            .filter(|(k, _)| *k == key)
-            .last()
-            .map(|(_, v)| v)
+        let mut matches = self.raw_iter().filter(|(k, _)| *k == key);
+        let found = if self.has_duplicates {
+            matches.last()
+        } else {
+            matches.next()
+        };
+        found.map(|(_, v)| v)
     }
 
     /// Distinct keys in the order of their first occurrence, each with its last value.
@@ -540,6 +574,9 @@ impl<'a> Dictionary<'a> {
         self.raw_iter()
             .enumerate()
             .filter_map(move |(i, (key, value))| {
+                if !this.has_duplicates {
+                    return Some((key, value));
+                }
                 if this.raw_iter().take(i).any(|(k, _)| k == key) {
                     return None;
                 }
@@ -548,7 +585,7 @@ impl<'a> Dictionary<'a> {
     }
 
     fn raw_iter(&self) -> impl Iterator<Item = (&'a str, Member<'a>)> + 'a {
-        let mut cur = Cursor::new(self.raw);
+        let mut cur = Cursor::trusted(self.raw);
         core::iter::from_fn(move || {
             cur.skip_ows();
             cur.eat(b',');
@@ -568,11 +605,27 @@ impl<'a> Dictionary<'a> {
 struct Cursor<'a> {
     text: &'a str,
     pos: usize,
+    /// Set when walking text that `parse` already checked: byte sequences are
+    /// then not validated again.
+    trusted: bool,
 }
 
 impl<'a> Cursor<'a> {
     fn new(text: &'a str) -> Self {
-        Cursor { text, pos: 0 }
+        Cursor {
+            text,
+            pos: 0,
+            trusted: false,
+        }
+    }
+
+    /// A cursor over text already checked by `parse`.
+    fn trusted(text: &'a str) -> Self {
+        Cursor {
+            text,
+            pos: 0,
+            trusted: true,
+        }
     }
 
     /// Checks length and ASCII, and drops surrounding spaces (RFC 8941 §4.2).
@@ -797,6 +850,13 @@ impl<'a> Cursor<'a> {
         self.pos += 1; // the opening quote
         let start = self.pos;
         loop {
+            // Skip the run of ordinary characters at once.
+            let run = self
+                .rest()
+                .bytes()
+                .position(|b| b == b'"' || b == b'\\' || !(0x20..=0x7e).contains(&b))
+                .unwrap_or(self.text.len() - self.pos);
+            self.pos += run;
             match self.peek() {
                 None => return Err(Error::UnterminatedString),
                 Some(b'"') => {
@@ -841,6 +901,13 @@ impl<'a> Cursor<'a> {
         self.pos += 1; // the opening colon
         let start = self.pos;
         loop {
+            // Skip the run of base64 characters at once.
+            let run = self
+                .rest()
+                .bytes()
+                .position(|b| !(b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'='))
+                .unwrap_or(self.text.len() - self.pos);
+            self.pos += run;
             match self.peek() {
                 None => return Err(Error::UnterminatedByteSequence),
                 Some(b':') => break,
@@ -850,7 +917,11 @@ impl<'a> Cursor<'a> {
         }
         let text = self.since(start);
         self.pos += 1;
-        ByteSequence::from_base64(text)
+        if self.trusted {
+            Ok(ByteSequence(text))
+        } else {
+            ByteSequence::from_base64(text)
+        }
     }
 
     fn parse_boolean(&mut self) -> Result<bool, Error> {

@@ -12,9 +12,6 @@ use super::{ALG, KEYID, REQUIRED_COMPONENTS};
 use crate::digest::{ContentDigest, Digest, ExpectedDigest};
 use crate::sfv::{BareItem, Dictionary, InnerList, MAX_INNER_LIST_ITEMS, Member, Parameters};
 
-/// The signature parameters the policy accepts.
-const ALLOWED_PARAMETERS: [&str; 5] = ["alg", "created", "expires", "keyid", "nonce"];
-
 /// The time rules: clock skew and maximum age, in seconds.
 ///
 /// ```
@@ -232,38 +229,39 @@ fn parse_signature(value: &[u8], label: &str) -> Result<[u8; 64], VerifyError> {
     Ok(signature)
 }
 
-/// Step 3; returns `created` and `expires`.
+/// Step 3; returns `created` and `expires`. One pass over the parameters,
+/// then the rules in the policy's order.
 fn check_parameters(params: &Parameters<'_>) -> Result<(i64, Option<i64>), VerifyError> {
-    if params
-        .iter()
-        .any(|(key, _)| !ALLOWED_PARAMETERS.contains(&key))
-    {
-        return Err(VerifyError::UnknownParameter);
+    let (mut created, mut expires, mut nonce, mut keyid, mut alg) = (None, None, None, None, None);
+    for (key, value) in params.iter() {
+        let slot = match key {
+            "created" => &mut created,
+            "expires" => &mut expires,
+            "nonce" => &mut nonce,
+            "keyid" => &mut keyid,
+            "alg" => &mut alg,
+            _ => return Err(VerifyError::UnknownParameter),
+        };
+        *slot = Some(value);
     }
-    let created = params
-        .get("created")
-        .and_then(|v| v.as_integer())
+    let created = created
+        .and_then(|v: BareItem<'_>| v.as_integer())
         .ok_or(VerifyError::BadCreated)?;
-    let expires = match params.get("expires") {
+    let expires = match expires {
         None => None,
         Some(BareItem::Integer(expires)) => Some(expires),
         Some(_) => return Err(VerifyError::BadExpires),
     };
-    if let Some(nonce) = params.get("nonce")
-        && nonce.as_string().is_none()
-    {
+    if nonce.is_some_and(|n| n.as_string().is_none()) {
         return Err(VerifyError::BadNonce);
     }
-    let keyid_ok = params
-        .get("keyid")
+    let keyid_ok = keyid
         .and_then(|v| v.as_string())
         .is_some_and(|keyid| keyid.eq_str(KEYID));
     if !keyid_ok {
         return Err(VerifyError::UnknownKeyid);
     }
-    if let Some(alg) = params.get("alg")
-        && !alg.as_string().is_some_and(|alg| alg.eq_str(ALG))
-    {
+    if alg.is_some_and(|alg| !alg.as_string().is_some_and(|alg| alg.eq_str(ALG))) {
         return Err(VerifyError::UnsupportedAlg);
     }
     Ok((created, expires))

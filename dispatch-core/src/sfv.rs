@@ -508,6 +508,9 @@ pub struct Dictionary<'a> {
     raw: &'a str,
     len: usize,
     has_duplicates: bool,
+    /// The member, when there is exactly one (the common case, kept to avoid
+    /// walking the text again).
+    single: Option<(&'a str, Member<'a>)>,
 }
 
 impl<'a> Dictionary<'a> {
@@ -519,8 +522,12 @@ impl<'a> Dictionary<'a> {
         let mut keys: [&str; MAX_MEMBERS] = [""; MAX_MEMBERS];
         let mut count = 0usize;
         let mut distinct = 0usize;
+        let mut first = None;
         while !cur.at_end() {
-            let (key, _) = cur.parse_member()?;
+            let (key, member) = cur.parse_member()?;
+            if first.is_none() {
+                first = Some((key, member));
+            }
             let seen = keys.get(..count).unwrap_or_default().contains(&key);
             let slot = keys.get_mut(count).ok_or(Error::TooManyMembers)?;
             *slot = key;
@@ -544,6 +551,7 @@ impl<'a> Dictionary<'a> {
             raw,
             len: distinct,
             has_duplicates: distinct != count,
+            single: if count == 1 { first } else { None },
         })
     }
 
@@ -559,6 +567,9 @@ impl<'a> Dictionary<'a> {
 
     /// The value of `key` (its last occurrence), if present.
     pub fn get(&self, key: &str) -> Option<Member<'a>> {
+        if let Some((k, member)) = self.single {
+            return (k == key).then_some(member);
+        }
         let mut matches = self.raw_iter().filter(|(k, _)| *k == key);
         let found = if self.has_duplicates {
             matches.last()
@@ -571,20 +582,28 @@ impl<'a> Dictionary<'a> {
     /// Distinct keys in the order of their first occurrence, each with its last value.
     pub fn iter(&self) -> impl Iterator<Item = (&'a str, Member<'a>)> + 'a {
         let this = *self;
-        self.raw_iter()
-            .enumerate()
-            .filter_map(move |(i, (key, value))| {
-                if !this.has_duplicates {
-                    return Some((key, value));
-                }
-                if this.raw_iter().take(i).any(|(k, _)| k == key) {
-                    return None;
-                }
-                Some((key, this.get(key).unwrap_or(value)))
-            })
+        let walk = Dictionary {
+            raw: if self.single.is_some() { "" } else { self.raw },
+            ..*self
+        };
+        self.single
+            .into_iter()
+            .chain(
+                walk.raw_iter()
+                    .enumerate()
+                    .filter_map(move |(i, (key, value))| {
+                        if !this.has_duplicates {
+                            return Some((key, value));
+                        }
+                        if this.raw_iter().take(i).any(|(k, _)| k == key) {
+                            return None;
+                        }
+                        Some((key, this.get(key).unwrap_or(value)))
+                    }),
+            )
     }
 
-    fn raw_iter(&self) -> impl Iterator<Item = (&'a str, Member<'a>)> + 'a {
+    fn raw_iter(self) -> impl Iterator<Item = (&'a str, Member<'a>)> + 'a {
         let mut cur = Cursor::trusted(self.raw);
         core::iter::from_fn(move || {
             cur.skip_ows();
@@ -971,7 +990,7 @@ pub fn write_bare_item(w: &mut impl Write, value: &BareItem<'_>) -> fmt::Result 
             if i.unsigned_abs() > 999_999_999_999_999 {
                 return Err(fmt::Error);
             }
-            write!(w, "{i}")
+            write_integer(w, *i)
         }
         BareItem::Decimal(d) => {
             let abs = d.thousandths.unsigned_abs();
@@ -981,7 +1000,8 @@ pub fn write_bare_item(w: &mut impl Write, value: &BareItem<'_>) -> fmt::Result 
             if d.thousandths < 0 {
                 w.write_char('-')?;
             }
-            write!(w, "{}.", abs / 1000)?;
+            write_integer(w, (abs / 1000) as i64)?;
+            w.write_char('.')?;
             let frac = abs % 1000;
             match (frac % 100, frac % 10) {
                 (0, _) => write!(w, "{}", frac / 100),
@@ -1004,9 +1024,61 @@ pub fn write_bare_item(w: &mut impl Write, value: &BareItem<'_>) -> fmt::Result 
             w.write_char('"')
         }
         BareItem::Token(t) => w.write_str(t.0),
-        BareItem::ByteSequence(b) => write!(w, ":{}:", b.0),
+        BareItem::ByteSequence(b) => {
+            w.write_char(':')?;
+            w.write_str(b.0)?;
+            w.write_char(':')
+        }
         BareItem::Boolean(b) => w.write_str(if *b { "?1" } else { "?0" }),
     }
+}
+
+/// Writes an integer in decimal, without `core::fmt`'s machinery.
+fn write_integer(w: &mut impl Write, value: i64) -> fmt::Result {
+    let mut digits = [0u8; 20];
+    let mut n = value.unsigned_abs();
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        if let Some(d) = digits.get_mut(start) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || start == 0 {
+            break;
+        }
+    }
+    if value < 0 {
+        w.write_char('-')?;
+    }
+    let text = digits.get(start..).unwrap_or_default();
+    w.write_str(core::str::from_utf8(text).map_err(|_| fmt::Error)?)
+}
+
+/// Writes parameters in canonical form (RFC 8941's duplicate rule applied).
+pub fn write_parameters(w: &mut impl Write, params: &Parameters<'_>) -> fmt::Result {
+    params
+        .iter()
+        .try_for_each(|(key, value)| write_parameter(w, key, &value))
+}
+
+/// Writes an item in canonical form.
+pub fn write_item(w: &mut impl Write, item: &Item<'_>) -> fmt::Result {
+    write_bare_item(w, &item.bare)?;
+    write_parameters(w, &item.params)
+}
+
+/// Writes an inner list with its parameters in canonical form.
+pub fn write_inner_list(w: &mut impl Write, list: &InnerList<'_>) -> fmt::Result {
+    w.write_char('(')?;
+    for (i, item) in list.items().enumerate() {
+        if i > 0 {
+            w.write_char(' ')?;
+        }
+        write_item(w, &item)?;
+    }
+    w.write_char(')')?;
+    write_parameters(w, &list.params)
 }
 
 impl fmt::Display for BareItem<'_> {
@@ -1017,29 +1089,19 @@ impl fmt::Display for BareItem<'_> {
 
 impl fmt::Display for Parameters<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.iter()
-            .try_for_each(|(key, value)| write_parameter(f, key, &value))
+        write_parameters(f, self)
     }
 }
 
 impl fmt::Display for Item<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_bare_item(f, &self.bare)?;
-        fmt::Display::fmt(&self.params, f)
+        write_item(f, self)
     }
 }
 
 impl fmt::Display for InnerList<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_char('(')?;
-        for (i, item) in self.items().enumerate() {
-            if i > 0 {
-                f.write_char(' ')?;
-            }
-            fmt::Display::fmt(&item, f)?;
-        }
-        f.write_char(')')?;
-        fmt::Display::fmt(&self.params, f)
+        write_inner_list(f, self)
     }
 }
 

@@ -7,7 +7,7 @@ use super::base::{BaseError, Component, ComponentFault, DEFAULT_BASE_CAPACITY, w
 use super::error::{Malformed, VerifyError};
 use super::request::{RequestView, has_field, with_field_value};
 use super::{ALG, KEYID, REQUIRED_COMPONENTS};
-use crate::digest::{ContentDigest, Digest, ExpectedDigest};
+use crate::digest::{Algorithm, ContentDigest, Digest, ExpectedDigest};
 use crate::sfv::{BareItem, Dictionary, InnerList, MAX_INNER_LIST_ITEMS, Member, Parameters};
 
 /// The time rules: clock skew and maximum age, in seconds.
@@ -95,6 +95,11 @@ impl VerifiedHeaders {
         let mut hasher = self.body_digest();
         hasher.update(body);
         self.finish(&hasher.finish())
+    }
+
+    /// The digest algorithm the body will be checked with.
+    pub const fn digest_algorithm(&self) -> Algorithm {
+        self.expected.algorithm()
     }
 
     /// The signature's `created` time, in Unix seconds.

@@ -1333,6 +1333,60 @@ mod tests {
     }
 
     #[test]
+    fn whitespace_rules() {
+        let dict = |s: &str| Dictionary::parse(s.as_bytes()).map(|d| std::format!("{d}"));
+        assert_eq!(dict("a;  b=1"), Ok("a;b=1".into()));
+        assert_eq!(dict("a ;b"), Err(Error::ExpectedComma));
+        assert_eq!(dict("a=(\"x\"\t\"y\")"), Err(Error::ExpectedItemSeparator));
+        assert_eq!(dict("a=1\t,\tb=2\t"), Ok("a=1, b=2".into()));
+        assert_eq!(dict("a=1,b=2"), Ok("a=1, b=2".into()));
+        assert_eq!(dict("a= 1"), Err(Error::InvalidBareItem));
+        assert_eq!(dict("\ta=1"), Err(Error::InvalidKey));
+        assert_eq!(dict("a=(  )"), Ok("a=()".into()));
+    }
+
+    #[test]
+    fn keys_tokens_and_item_parameters() {
+        let dict = |s: &str| Dictionary::parse(s.as_bytes()).map(|d| std::format!("{d}"));
+        assert_eq!(dict("*a.b-c_d*=1"), Ok("*a.b-c_d*=1".into()));
+        assert_eq!(dict("a=*tok/en:x"), Ok("a=*tok/en:x".into()));
+        assert_eq!(
+            dict("a=(\"x\";p=1;q \"y\");r"),
+            Ok("a=(\"x\";p=1;q \"y\");r".into())
+        );
+        assert_eq!(dict("a=-999999999999999"), Ok("a=-999999999999999".into()));
+        assert_eq!(dict("a=-0.5"), Ok("a=-0.5".into()));
+        assert_eq!(dict("a=::"), Ok("a=::".into()));
+        assert_eq!(dict("1a=1"), Err(Error::InvalidKey));
+        let list = InnerList::parse(br#"("a" 1 ?0 tok :AA==:);k"#).unwrap();
+        let kinds: std::vec::Vec<_> = list.items().map(|i| i.bare).collect();
+        assert!(matches!(
+            kinds.as_slice(),
+            [
+                BareItem::String(_),
+                BareItem::Integer(1),
+                BareItem::Boolean(false),
+                BareItem::Token(_),
+                BareItem::ByteSequence(_)
+            ]
+        ));
+        assert_eq!(list.params().get("k"), Some(BareItem::Boolean(true)));
+        assert_eq!(InnerList::parse(b"(1) x"), Err(Error::TrailingCharacters));
+        assert_eq!(InnerList::parse(b"1"), Err(Error::InvalidBareItem));
+    }
+
+    #[test]
+    fn serializer_refuses_what_it_cannot_write() {
+        let mut buf = [0u8; 64];
+        let mut w = SliceWriter::new(&mut buf);
+        assert!(write_key(&mut w, "Bad").is_err());
+        assert!(write_bare_item(&mut w, &BareItem::Integer(1_000_000_000_000_000)).is_err());
+        let mut tiny = [0u8; 2];
+        assert_eq!(write_to(&mut tiny, &BareItem::Integer(123)), None);
+        assert_eq!(write_to(&mut tiny, &BareItem::Integer(-5)), Some("-5"));
+    }
+
+    #[test]
     fn plain_strings_are_escaped_when_written() {
         let s = SfString::new(r#"a"b\c"#).unwrap();
         let mut buf = [0u8; 16];

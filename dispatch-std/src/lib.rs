@@ -7,6 +7,9 @@
 //! | module | what |
 //! |---|---|
 //! | [`json`] | proto3 canonical JSON for every message, `Any` through a type registry |
+//! | [`client`] | the Dispatch API client (`DispatchService/Dispatch` over reqwest) |
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "client")]
+pub mod client;
 pub mod json;

@@ -7,12 +7,15 @@
 //! | module | what |
 //! |---|---|
 //! | [`json`] | proto3 canonical JSON for every message, `Any` through a type registry |
+//! | [`client`] | the Dispatch API client (`DispatchService/Dispatch` over reqwest) |
 //! | `config` | configuration from the environment, as the SDKs read it (`endpoint`) |
 //! | `http` | `http` requests as the core's request view (`endpoint`) |
 //! | `layer` | the tower Layer verifying signatures under a body limit (`endpoint`) |
 //! | `endpoint` | the function registry and the Run endpoint on hyper 1 / axum (`endpoint`) |
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "client")]
+pub mod client;
 #[cfg(feature = "endpoint")]
 pub mod config;
 #[cfg(feature = "endpoint")]

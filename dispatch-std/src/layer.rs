@@ -43,6 +43,9 @@ pub const DEFAULT_BODY_LIMIT: usize = 16_000_000;
 /// The default time a client may take to send each part of a body.
 pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The most memory reserved for a body before its bytes arrive.
+const INITIAL_BUFFER_LIMIT: usize = 64 * 1024;
+
 /// A boxed error, what body errors are turned into.
 pub type BoxError = Box<dyn core::error::Error + Send + Sync>;
 
@@ -273,9 +276,10 @@ where
     };
     let mut digest = verified.as_ref().map(|verified| verified.body_digest());
 
-    // Only counted bytes are trusted; the declared length only sizes the buffer.
+    // Only counted bytes are trusted: the declared length sizes the buffer,
+    // up to a bound, so a client cannot reserve memory it never sends.
     let capacity = declared.map_or(0, |length| usize::try_from(length).unwrap_or(limit));
-    let mut buffer = BytesMut::with_capacity(capacity.min(limit));
+    let mut buffer = BytesMut::with_capacity(capacity.min(limit).min(INITIAL_BUFFER_LIMIT));
     let mut body = core::pin::pin!(body);
     loop {
         let frame = match config.read_timeout {

@@ -52,5 +52,36 @@ async fn the_layer_limits_bodies_in_front_of_axum_routes() {
     let reply = send(addr, "POST", "/upload", &[], &[b'x'; 17]).await;
     assert_eq!(reply.status, 413);
     assert_eq!(reply.connect_error().0, "resource_exhausted");
-    let _ = RUN_PATH;
+}
+
+#[tokio::test]
+async fn a_nested_endpoint_verifies_the_path_the_client_signed() {
+    use dispatch_core::signature::{BorrowedRequest, SIGNING_BUFFER_LEN, sign_request};
+
+    let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    let endpoint = Endpoint::new(registry()).verification_key(Some(key.verifying_key()));
+    let router = axum::Router::new().nest("/functions", endpoint.router());
+    let addr = serve(router).await;
+
+    let path = format!("/functions{RUN_PATH}");
+    let body = prost::Message::encode_to_vec(&input_request("echo", string_any("nested")));
+    let url = format!("http://{addr}{path}");
+    let unsigned = [("content-type", "application/proto")];
+    let request = BorrowedRequest::from_url("POST", &url, &unsigned).unwrap();
+    let created = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let mut buffer = [0u8; SIGNING_BUFFER_LEN];
+    let signed = sign_request(&request, &body, &key, created, &mut buffer).unwrap();
+    let headers = [
+        ("content-type", "application/proto"),
+        ("content-digest", signed.content_digest),
+        ("signature-input", signed.signature_input),
+        ("signature", signed.signature),
+    ];
+    let response = send(addr, "POST", &path, &headers, &body)
+        .await
+        .run_response();
+    assert_eq!(response.status, Status::Ok.number());
 }

@@ -426,7 +426,7 @@ impl RunService {
         };
 
         // Its own task, so a panic is contained and a timeout can abort it.
-        let mut task = tokio::spawn(future);
+        let mut task = tokio::spawn(future.in_current_span());
         let joined = match timeout {
             Some(timeout) => match tokio::time::timeout(timeout, &mut task).await {
                 Ok(joined) => joined,

@@ -334,3 +334,122 @@ async fn invalid_calls_are_refused_all_or_none() {
     let error = scheduler.dispatch(vec![good, bad]).unwrap_err();
     assert!(error.0.contains("calls[1].endpoint"), "{error}");
 }
+
+#[tokio::test]
+async fn a_poll_resumes_after_max_wait_with_what_is_in() {
+    let mut registry = Registry::new();
+    registry.register("never", |_run: Run<i64>| async move {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        Ok(Outcome::none())
+    });
+    registry.register("impatient", |run: Run<i64>| async move {
+        let endpoint = run.endpoint_url.as_deref().unwrap_or_default().to_owned();
+        match run.directive {
+            Directive::Input(_) => Ok(Outcome::poll(
+                Poll::new(&0u64)
+                    .call(endpoint::call(&endpoint, "never", 1, &0i64))
+                    .min_results(1)
+                    .max_wait(Duration::from_secs(1)),
+            )),
+            Directive::Resume(resume) => Ok(Outcome::value(&(resume.results().len() as i64))),
+        }
+    });
+    let url = serve_endpoint(registry).await;
+    let info = run_to_end(&fast_scheduler(3), call(&url, "impatient", 0)).await;
+    assert_eq!(status(&info), Status::Ok, "{:?}", info.outcome);
+    assert_eq!(output_i64(&info), 0);
+}
+
+/// An endpoint answering every Run with `answer(request)`, built by hand so
+/// that it can say what our own endpoint never would.
+async fn hand_made_endpoint(answer: fn(pb::RunRequest) -> pb::RunResponse) -> String {
+    use http_body_util::{BodyExt, Full};
+    use prost::Message as _;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let service = hyper::service::service_fn(
+                move |request: hyper::Request<hyper::body::Incoming>| async move {
+                    let body = request.into_body().collect().await.unwrap().to_bytes();
+                    let response = answer(pb::RunRequest::decode(body).unwrap());
+                    let mut http = hyper::Response::new(Full::new(bytes::Bytes::from(
+                        response.encode_to_vec(),
+                    )));
+                    http.headers_mut()
+                        .insert("content-type", "application/proto".parse().unwrap());
+                    Ok::<_, core::convert::Infallible>(http)
+                },
+            );
+            tokio::spawn(
+                hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service),
+            );
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn a_poll_with_an_invalid_call_resumes_with_a_poll_error() {
+    use pb::run_request::Directive as Asked;
+    let url = hand_made_endpoint(|request| match request.directive {
+        Some(Asked::Input(_)) => Outcome::poll(Poll::new(&0u64).call(pb::Call {
+            function: "not a name".into(),
+            endpoint: "http://127.0.0.1:1".into(),
+            ..Default::default()
+        }))
+        .into_response(),
+        Some(Asked::PollResult(result)) => {
+            let message = result.error.map(|e| e.message).unwrap_or_default();
+            Outcome::value(&message).into_response()
+        }
+        None => Outcome::none().into_response(),
+    })
+    .await;
+    let info = run_to_end(&fast_scheduler(3), call(&url, "bad_poll", 0)).await;
+    assert_eq!(status(&info), Status::Ok, "{:?}", info.outcome);
+    let output = info
+        .outcome
+        .as_ref()
+        .unwrap()
+        .result
+        .output
+        .as_ref()
+        .unwrap();
+    let message = output.to_msg::<String>().unwrap();
+    assert!(message.contains("poll.calls[0]"), "{message}");
+}
+
+#[tokio::test]
+async fn a_response_without_a_directive_is_an_invalid_response() {
+    let url = hand_made_endpoint(|_| pb::RunResponse {
+        status: pb::Status::Ok as i32,
+        directive: None,
+    })
+    .await;
+    let info = run_to_end(&fast_scheduler(3), call(&url, "empty", 0)).await;
+    assert_eq!(status(&info), Status::InvalidResponse);
+    assert_eq!(info.attempts, 1);
+}
+
+#[tokio::test]
+async fn a_tail_call_with_a_temporary_status_is_followed_after_a_backoff() {
+    // dispatch-py's `Reset`: restart as another call, reported TEMPORARY_ERROR.
+    let mut registry = arithmetic();
+    registry.register("reset_to_double", |run: Run<i64>| async move {
+        let endpoint = run.endpoint_url.as_deref().unwrap_or_default().to_owned();
+        let Directive::Input(n) = run.directive else {
+            return Err(FunctionError::permanent("no resume expected"));
+        };
+        Ok(
+            Outcome::tail_call(endpoint::call(&endpoint, "double", 0, &n))
+                .with_status(Status::TemporaryError),
+        )
+    });
+    let url = serve_endpoint(registry).await;
+    let info = run_to_end(&fast_scheduler(3), call(&url, "reset_to_double", 5)).await;
+    assert_eq!(status(&info), Status::Ok, "{:?}", info.outcome);
+    assert_eq!(output_i64(&info), 10);
+}

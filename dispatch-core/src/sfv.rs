@@ -775,16 +775,26 @@ impl<'a> Cursor<'a> {
 
     fn parse_parameters(&mut self) -> Result<Parameters<'a>, Error> {
         let start = self.pos;
-        let mut keys: [&str; MAX_PARAMETERS] = [""; MAX_PARAMETERS];
         let mut count = 0usize;
         let mut distinct = 0usize;
         let mut has_duplicates = false;
-        while let Some((key, _)) = self.parse_one_parameter()? {
-            let seen = keys.get(..count).unwrap_or_default().contains(&key);
-            let slot = keys.get_mut(count).ok_or(Error::TooManyParameters)?;
-            *slot = key;
+        loop {
+            let before = self.pos;
+            let Some((key, _)) = self.parse_one_parameter()? else {
+                break;
+            };
             count += 1;
-            if seen {
+            if count > MAX_PARAMETERS {
+                return Err(Error::TooManyParameters);
+            }
+            // Most items have no or few parameters: look for the key among the
+            // earlier ones by walking them again rather than keeping an array.
+            let earlier = Parameters {
+                raw: self.text.get(start..before).unwrap_or_default(),
+                len: 0,
+                has_duplicates: false,
+            };
+            if earlier.raw_iter().any(|(k, _)| k == key) {
                 has_duplicates = true;
             } else {
                 distinct += 1;

@@ -140,6 +140,8 @@ impl fmt::Display for Error {
     }
 }
 
+impl core::error::Error for Error {}
+
 // ---------------------------------------------------------------------------
 // Values
 

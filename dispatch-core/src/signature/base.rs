@@ -103,6 +103,23 @@ pub enum BaseError {
     TooLarge,
 }
 
+impl core::fmt::Display for BaseError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            BaseError::Component(ComponentFault::Malformed) => {
+                "a component identifier is malformed"
+            }
+            BaseError::Component(_) => "a derived component is not supported",
+            BaseError::Duplicate => "a component is listed twice",
+            BaseError::FieldMissing => "a covered field is absent",
+            BaseError::InvalidValue => "a component value holds a character a base cannot carry",
+            BaseError::TooLarge => "the signature base does not fit the buffer",
+        })
+    }
+}
+
+impl core::error::Error for BaseError {}
+
 /// The default capacity for a signature base, in bytes.
 pub const DEFAULT_BASE_CAPACITY: usize = 4096;
 

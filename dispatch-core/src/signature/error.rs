@@ -243,6 +243,8 @@ impl fmt::Display for VerifyError {
     }
 }
 
+impl core::error::Error for VerifyError {}
+
 impl From<DigestError> for VerifyError {
     fn from(e: DigestError) -> Self {
         match e {

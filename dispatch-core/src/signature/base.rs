@@ -3,7 +3,7 @@
 use core::fmt::Write as _;
 
 use super::request::{RequestView, write_field_value};
-use crate::sfv::{BareItem, InnerList, Item, SliceWriter};
+use crate::sfv::{BareItem, InnerList, Item, MAX_INNER_LIST_ITEMS, SliceWriter};
 
 /// A covered component this crate can derive.
 #[non_exhaustive]
@@ -125,25 +125,55 @@ pub fn write_signature_base<'o, R: RequestView + ?Sized>(
     signature_params: &InnerList<'_>,
     out: &'o mut [u8],
 ) -> Result<&'o str, BaseError> {
-    let mut w = SliceWriter::new(out);
-    for (i, item) in signature_params.items().enumerate() {
+    let mut components = [Component::Method; MAX_INNER_LIST_ITEMS];
+    let count = identify_components(signature_params, &mut components)?;
+    let components = components.get(..count).unwrap_or_default();
+    write_base_for(req, components, signature_params, out)
+}
+
+/// Identifies every component of the list (one parse), refusing unusable and
+/// duplicate ones; returns how many were written into `components`.
+pub(crate) fn identify_components<'l>(
+    signature_params: &InnerList<'l>,
+    components: &mut [Component<'l>; MAX_INNER_LIST_ITEMS],
+) -> Result<usize, BaseError> {
+    let mut count = 0;
+    for item in signature_params.items() {
         let component = Component::from_item(&item).map_err(BaseError::Component)?;
-        let name = component.name();
-        let earlier = signature_params.items().take(i);
-        if earlier
-            .filter_map(|it| Component::from_item(&it).ok())
-            .any(|c| c.name() == name)
-        {
+        let earlier = components.get(..count).unwrap_or_default();
+        if earlier.iter().any(|c| c.name() == component.name()) {
             return Err(BaseError::Duplicate);
         }
-        write!(w, "\"{name}\": ").map_err(|_| BaseError::TooLarge)?;
+        // The parser bounds inner lists to MAX_INNER_LIST_ITEMS items.
+        let slot = components.get_mut(count).ok_or(BaseError::TooLarge)?;
+        *slot = component;
+        count += 1;
+    }
+    Ok(count)
+}
+
+/// Writes the base for `components`, already identified from `signature_params`.
+pub(crate) fn write_base_for<'o, R: RequestView + ?Sized>(
+    req: &R,
+    components: &[Component<'_>],
+    signature_params: &InnerList<'_>,
+    out: &'o mut [u8],
+) -> Result<&'o str, BaseError> {
+    let too_large = |_| BaseError::TooLarge;
+    let mut w = SliceWriter::new(out);
+    for &component in components {
+        w.write_bytes(b"\"").map_err(too_large)?;
+        w.write_str(component.name()).map_err(too_large)?;
+        w.write_bytes(b"\": ").map_err(too_large)?;
         let value_start = w.len();
         write_value(req, component, &mut w)?;
         let line = w.len();
         w.write_char('\n').map_err(|_| BaseError::TooLarge)?;
         check_value(&w, value_start, line)?;
     }
-    write!(w, "\"@signature-params\": {signature_params}").map_err(|_| BaseError::TooLarge)?;
+    w.write_bytes(b"\"@signature-params\": ")
+        .map_err(too_large)?;
+    crate::sfv::write_inner_list(&mut w, signature_params).map_err(too_large)?;
     Ok(w.into_str())
 }
 
@@ -170,7 +200,11 @@ fn write_value<R: RequestView + ?Sized>(
         Component::Authority => write_mapped(w, req.authority(), u8::to_ascii_lowercase),
         Component::Scheme => write_mapped(w, req.scheme(), u8::to_ascii_lowercase),
         Component::Path => w.write_str(non_empty_path(req.path())).map_err(too_large),
-        Component::Query => write!(w, "?{}", req.query().unwrap_or_default()).map_err(too_large),
+        Component::Query => {
+            w.write_char('?').map_err(too_large)?;
+            w.write_str(req.query().unwrap_or_default())
+                .map_err(too_large)
+        }
         Component::TargetUri => {
             write!(
                 w,

@@ -258,8 +258,8 @@ where
     }
 
     // Everything the signature covers except the body is checked first, so a
-    // bad request costs no body read.
-    // A layer further out has verified this request already.
+    // bad request costs no body read; unless a layer further out has verified
+    // this request already.
     let key = config
         .key
         .as_ref()
@@ -308,7 +308,7 @@ where
         let Ok(mut data) = frame.into_data() else {
             continue; // trailers carry nothing the protocol uses
         };
-        if data.remaining() > limit - buffer.len() {
+        if data.remaining() > limit.saturating_sub(buffer.len()) {
             return Err(too_large(limit));
         }
         while data.has_remaining() {

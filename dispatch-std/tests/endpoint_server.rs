@@ -442,3 +442,29 @@ async fn shutdown_lets_requests_in_flight_finish() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_client_that_stops_mid_headers_is_disconnected() {
+    use tokio::io::AsyncReadExt;
+
+    let server =
+        Server::start(Endpoint::new(registry()).read_timeout(Some(Duration::from_millis(200))))
+            .await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(b"POST /dispatch.sdk.v1.FunctionService/Run HTTP/1.1\r\nhost: x\r\n")
+        .await
+        .unwrap();
+    // The head is never finished: the server closes the connection, perhaps
+    // after a 408, and never waits forever.
+    let mut received = Vec::new();
+    tokio::time::timeout(GUARD, stream.read_to_end(&mut received))
+        .await
+        .expect("the stalled connection was never closed")
+        .ok();
+    let text = String::from_utf8_lossy(&received);
+    assert!(
+        text.is_empty() || text.starts_with("HTTP/1.1 408"),
+        "{text}"
+    );
+}

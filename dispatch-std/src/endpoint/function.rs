@@ -35,6 +35,27 @@ pub struct Run<I> {
 }
 
 impl<I> Run<I> {
+    /// A run of `function` with this directive and no ids, times or
+    /// endpoint URL: what a test of a handler needs.
+    ///
+    /// ```
+    /// use dispatch_std::endpoint::{Directive, Run};
+    /// let run = Run::new("greet", Directive::Input("Ada".to_string()));
+    /// assert_eq!(run.function, "greet");
+    /// ```
+    pub fn new(function: impl Into<String>, directive: Directive<I>) -> Self {
+        Run {
+            function: function.into(),
+            dispatch_id: String::new(),
+            parent_dispatch_id: String::new(),
+            root_dispatch_id: String::new(),
+            creation_time: None,
+            expiration_time: None,
+            endpoint_url: None,
+            directive,
+        }
+    }
+
     /// The same run with its input mapped through `f`.
     pub fn map_input<J>(self, f: impl FnOnce(I) -> J) -> Run<J> {
         Run {

@@ -1,5 +1,5 @@
 //! The demo functions `dispatch serve` hosts, also used by the end-to-end
-//! example (`examples/durable.rs` includes this file).
+//! example (`examples/demo.rs` includes this file).
 //!
 //! * `echo`: returns its input, whatever it holds;
 //! * `greet(name)`: `"Hello, <name>!"`;

@@ -1,7 +1,7 @@
 //! Dispatch end to end, on one machine, in one command:
 //!
 //! ```text
-//! cargo run -p dispatch-std --example durable
+//! cargo run -p dispatch-std --example demo
 //! ```
 //!
 //! It starts, in this process and on loopback ports:

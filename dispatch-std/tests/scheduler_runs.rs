@@ -11,7 +11,7 @@ use std::sync::Arc;
 use dispatch_core::proto::sdk::v1 as pb;
 use dispatch_core::status::Status;
 use dispatch_std::endpoint::{self, Directive, FunctionError, Outcome, Poll, Registry, Run};
-use dispatch_std::scheduler::{RunInfo, Scheduler};
+use dispatch_std::scheduler::{DispatchError, RunInfo, Scheduler};
 use prost_types::Any;
 use scheduler_support::{fast_scheduler, raw_server, serve_endpoint};
 
@@ -332,7 +332,7 @@ async fn invalid_calls_are_refused_all_or_none() {
     let good = call("http://127.0.0.1:1", "double", 1);
     let bad = call("ftp://example.com", "double", 1);
     let error = scheduler.dispatch(vec![good, bad]).unwrap_err();
-    assert!(error.0.contains("calls[1].endpoint"), "{error}");
+    assert!(error.to_string().contains("calls[1].endpoint"), "{error}");
 }
 
 #[tokio::test]
@@ -452,4 +452,13 @@ async fn a_tail_call_with_a_temporary_status_is_followed_after_a_backoff() {
     let info = run_to_end(&fast_scheduler(3), call(&url, "reset_to_double", 5)).await;
     assert_eq!(status(&info), Status::Ok, "{:?}", info.outcome);
     assert_eq!(output_i64(&info), 10);
+}
+
+#[test]
+fn dispatching_outside_a_runtime_is_an_error_not_a_panic() {
+    let scheduler = fast_scheduler(1);
+    let error = scheduler
+        .dispatch(vec![call("http://127.0.0.1:1", "double", 1)])
+        .unwrap_err();
+    assert_eq!(error, DispatchError::NoRuntime);
 }

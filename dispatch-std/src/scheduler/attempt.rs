@@ -107,6 +107,19 @@ pub(super) async fn attempt(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
+    let encoding = response
+        .headers()
+        .get(reqwest::header::CONTENT_ENCODING)
+        .map(|v| v.to_str().unwrap_or("?"));
+    if let Err(code) = connect::check_response_encoding(encoding, &[]) {
+        return Err(Failure::new(
+            Status::InvalidResponse,
+            format!(
+                "{url}: the response is in an encoding this scheduler did not ask for ({})",
+                code.name()
+            ),
+        ));
+    }
     let body = read_limited(response, config.body_limit)
         .await
         .map_err(|why| why.in_context(url))?;

@@ -18,7 +18,9 @@
 //!   next poll);
 //! * the call's `expiration` (default [`SchedulerConfig::default_expiration`])
 //!   bounds everything: once past, the run ends with `STATUS_TIMEOUT`;
-//! * every run's outcome (status and `CallResult`) is recorded in memory.
+//! * every run's outcome (status and `CallResult`) is recorded in memory, for
+//!   the life of the scheduler (it is a local tool: nothing is persisted, and
+//!   nothing is evicted).
 //!
 //! Every attempt is logged as one `tracing` line with the function, the
 //! dispatch id, the attempt number, the status and the duration.
@@ -195,17 +197,28 @@ impl fmt::Display for SchedulerError {
 
 impl core::error::Error for SchedulerError {}
 
-/// Why calls were refused by [`Scheduler::dispatch`]: nothing was dispatched.
+/// Why [`Scheduler::dispatch`] started nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InvalidCalls(pub String);
+#[non_exhaustive]
+pub enum DispatchError {
+    /// A call breaks a protocol rule (which one, on which call).
+    InvalidCalls(String),
+    /// There is no tokio runtime to run the calls on.
+    NoRuntime,
+}
 
-impl fmt::Display for InvalidCalls {
+impl fmt::Display for DispatchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            DispatchError::InvalidCalls(why) => f.write_str(why),
+            DispatchError::NoRuntime => {
+                f.write_str("Scheduler::dispatch was called outside a tokio runtime")
+            }
+        }
     }
 }
 
-impl core::error::Error for InvalidCalls {}
+impl core::error::Error for DispatchError {}
 
 /// The local scheduler; see the [module](self). Cheap to clone: clones share
 /// the runs and the HTTP connections.
@@ -255,16 +268,18 @@ impl Scheduler {
         &self.inner.config
     }
 
-    /// Validates `calls` (all or none) and starts one run per call, returning
-    /// their dispatch ids in order. Must be called within a tokio runtime.
-    pub fn dispatch(&self, calls: Vec<pb::Call>) -> Result<Vec<String>, InvalidCalls> {
+    /// Validates `calls` (all or none) and starts one run per call on the
+    /// current tokio runtime, returning their dispatch ids in order.
+    pub fn dispatch(&self, calls: Vec<pb::Call>) -> Result<Vec<String>, DispatchError> {
         let request = pb::DispatchRequest { calls };
         dispatch_core::validate::validate_dispatch_request(&request)
-            .map_err(|error| InvalidCalls(error.to_string()))?;
+            .map_err(|error| DispatchError::InvalidCalls(error.to_string()))?;
+        let runtime =
+            tokio::runtime::Handle::try_current().map_err(|_| DispatchError::NoRuntime)?;
         Ok(request
             .calls
             .into_iter()
-            .map(|call| run::start(&self.inner, call, None, None))
+            .map(|call| run::start(&self.inner, &runtime, call, None, None))
             .collect())
     }
 

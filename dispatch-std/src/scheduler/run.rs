@@ -28,6 +28,7 @@ struct Lineage {
 /// its result goes to; `None` for a run dispatched through the API.
 pub(super) fn start(
     inner: &Arc<Inner>,
+    runtime: &tokio::runtime::Handle,
     call: pb::Call,
     lineage: Option<(&str, &str)>,
     report: Option<mpsc::UnboundedSender<pb::CallResult>>,
@@ -54,7 +55,7 @@ pub(super) fn start(
     });
     let task_inner = Arc::clone(inner);
     let task_id = id.clone();
-    tokio::spawn(async move {
+    runtime.spawn(async move {
         let outcome = drive(&task_inner, &task_id, call, lineage).await;
         tracing::info!(
             target: "dispatch::scheduler",
@@ -392,8 +393,15 @@ impl Children {
         } else {
             &lineage.root
         };
+        let runtime = tokio::runtime::Handle::current();
         for call in calls {
-            super::run::start(inner, call, Some((id, root)), Some(self.sender.clone()));
+            start(
+                inner,
+                &runtime,
+                call,
+                Some((id, root)),
+                Some(self.sender.clone()),
+            );
             self.outstanding += 1;
         }
 

@@ -263,7 +263,10 @@ where
     };
     let ids = scheduler
         .dispatch(dispatch_request.calls)
-        .map_err(|invalid| Refusal::new(Code::InvalidArgument, invalid.0))?;
+        .map_err(|error| match error {
+            super::DispatchError::InvalidCalls(why) => Refusal::new(Code::InvalidArgument, why),
+            other => Refusal::new(Code::Internal, other.to_string()),
+        })?;
     let response = pb::DispatchResponse { dispatch_ids: ids };
     match codec {
         Codec::Proto => Ok(ok_response(

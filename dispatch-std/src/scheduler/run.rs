@@ -447,3 +447,90 @@ impl Children {
         self.ready.push_back(result);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exit(status: Status, result: Option<pb::CallResult>, tail: Option<pb::Call>) -> Step {
+        step_of(pb::RunResponse {
+            status: status.number(),
+            directive: Some(pb::run_response::Directive::Exit(pb::Exit {
+                result,
+                tail_call: tail,
+            })),
+        })
+    }
+
+    fn with_error() -> Option<pb::CallResult> {
+        Some(pb::CallResult {
+            error: Some(pb::Error::default()),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn no_status_is_ok_unless_there_is_an_error() {
+        assert!(matches!(
+            exit(Status::Unspecified, None, None),
+            Step::Done(Status::Ok, _)
+        ));
+        assert!(matches!(
+            exit(Status::Unspecified, with_error(), None),
+            Step::Done(Status::PermanentError, _)
+        ));
+    }
+
+    #[test]
+    fn failures_carry_an_error() {
+        match exit(Status::Throttled, None, None) {
+            Step::Failed(Status::Throttled, result) => {
+                let error = result.error.unwrap();
+                assert_eq!(error.r#type, "STATUS_THROTTLED");
+            }
+            _ => panic!("not a failure"),
+        }
+    }
+
+    #[test]
+    fn tail_calls_are_followed_unless_permanent() {
+        let call = Some(pb::Call::default());
+        assert!(matches!(
+            exit(Status::Ok, None, call.clone()),
+            Step::TailCall(Status::Ok, _)
+        ));
+        assert!(matches!(
+            exit(Status::TemporaryError, None, call.clone()),
+            Step::TailCall(Status::TemporaryError, _)
+        ));
+        assert!(matches!(
+            exit(Status::NotFound, None, call),
+            Step::Failed(Status::NotFound, _)
+        ));
+    }
+
+    #[test]
+    fn polls_with_a_failure_status_are_failures() {
+        let poll = |status: Status| {
+            step_of(pb::RunResponse {
+                status: status.number(),
+                directive: Some(pb::run_response::Directive::Poll(pb::Poll::default())),
+            })
+        };
+        assert!(matches!(poll(Status::Ok), Step::Poll(_)));
+        assert!(matches!(poll(Status::Unspecified), Step::Poll(_)));
+        assert!(matches!(
+            poll(Status::Timeout),
+            Step::Failed(Status::Timeout, _)
+        ));
+    }
+
+    #[test]
+    fn unknown_status_numbers_count_as_unspecified() {
+        let step = step_of(pb::RunResponse {
+            status: 999,
+            directive: Some(pb::run_response::Directive::Exit(pb::Exit::default())),
+        });
+        assert!(matches!(step, Step::Done(Status::Ok, _)));
+    }
+}

@@ -342,3 +342,34 @@ pub(super) async fn serve(
     let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_ms_is_optional_and_capped() {
+        assert_eq!(wait_ms(None).ok(), Some(0));
+        assert_eq!(wait_ms(Some("a=b")).ok(), Some(0));
+        assert_eq!(wait_ms(Some("wait_ms=250")).ok(), Some(250));
+        assert_eq!(wait_ms(Some("x=1&wait_ms=999999")).ok(), Some(MAX_WAIT_MS));
+        assert!(wait_ms(Some("wait_ms=soon")).is_err());
+    }
+
+    #[test]
+    fn refusals_are_connect_json_with_escaping() {
+        let response = Refusal::new(Code::InvalidArgument, "a \"quoted\"\nline").into_response();
+        assert_eq!(response.status(), 400);
+        let body = futures_body(response);
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(json["code"], "invalid_argument");
+        assert_eq!(json["message"], "a \"quoted\"\nline");
+    }
+
+    fn futures_body(response: Response<Full<Bytes>>) -> Bytes {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async { response.into_body().collect().await.unwrap().to_bytes() })
+    }
+}

@@ -95,7 +95,7 @@ pub(super) async fn attempt(
         .headers(headers)
         .body(body)
         // A little over the header's value: the endpoint's own 504 is more telling.
-        .timeout(config.timeout + Duration::from_millis(500))
+        .timeout(config.timeout.saturating_add(Duration::from_millis(500)))
         .send()
         .await
         .map_err(|e| transport_failure(url, &e))?;

@@ -233,7 +233,12 @@ async fn wait(args: &RunArgs, id: &str) -> Result<serde_json::Value, Failure> {
         .build()
         .map_err(|e| Failure::error(format!("cannot build an HTTP client: {e}")))?;
     let base = args.scheduler.trim_end_matches('/');
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(args.timeout);
+    let now = tokio::time::Instant::now();
+    // A timeout too large to add is as good as none: about a century.
+    let deadline = now
+        .checked_add(Duration::from_secs(args.timeout))
+        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 86_400)))
+        .unwrap_or(now);
     loop {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         if left.is_zero() {

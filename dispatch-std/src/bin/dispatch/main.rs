@@ -57,7 +57,7 @@ type Outcome = Result<u8, Failure>;
 /// The Dispatch command-line tool: keys, request signatures, a local
 /// scheduler, and a demo endpoint.
 #[derive(Parser, Debug)]
-#[command(name = "dispatch", version, about, long_about = None)]
+#[command(name = "dispatch", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -78,8 +78,8 @@ enum Command {
     Scheduler(sched::SchedulerArgs),
     /// Submit one call to a scheduler, wait for its outcome and print it.
     Run(sched::RunArgs),
-    /// Serve the demo functions (greet, double, flaky, countdown,
-    /// sum_of_doubles, echo) as a Dispatch endpoint.
+    /// Serve the demo functions (echo, greet, double, flaky, countdown and
+    /// the durable pipeline) as a Dispatch endpoint.
     Serve(sched::ServeArgs),
 }
 

@@ -34,8 +34,8 @@ pub(crate) struct SchedulerArgs {
     /// The API key callers must present as `Authorization: Bearer <key>`.
     #[arg(long, env = "DISPATCH_API_KEY", hide_env_values = true)]
     api_key: Option<String>,
-    /// Accept calls without an API key (local experiments only).
-    #[arg(long, conflicts_with = "api_key")]
+    /// Accept calls without checking the API key (local experiments only).
+    #[arg(long)]
     no_auth: bool,
     /// Attempts per step of a run (1 to 10) before a temporary failure
     /// becomes its outcome.
@@ -49,8 +49,8 @@ pub(crate) struct SchedulerArgs {
 /// `dispatch scheduler`: serves until Ctrl-C or SIGTERM.
 pub(crate) async fn scheduler(args: SchedulerArgs) -> Outcome {
     let api_key = match (args.api_key, args.no_auth) {
-        (Some(key), _) if !key.trim().is_empty() => Some(key),
         (_, true) => None,
+        (Some(key), false) if !key.trim().is_empty() => Some(key),
         _ => {
             return Err(Failure::error(
                 "set DISPATCH_API_KEY (or --api-key) to the key callers must present, \

@@ -193,3 +193,70 @@ async fn a_scheduler_stopped_mid_run_is_a_clear_error() {
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("lost the scheduler"), "{stderr}");
 }
+
+/// Runs `dispatch` with `args` and the environment `env` (DISPATCH_API_KEY
+/// removed unless given), at most 60 s.
+async fn dispatch_env(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let mut command = Command::new(BIN);
+    command
+        .args(args)
+        .env_remove("DISPATCH_API_KEY")
+        .env_remove("DISPATCH_VERIFICATION_KEY")
+        .env_remove("DISPATCH_SIGNING_KEY_FILE")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let output = tokio::time::timeout(Duration::from_secs(60), command.output())
+        .await
+        .expect("dispatch did not finish within 60 s")
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn servers_refuse_bad_configuration_clearly() {
+    let (code, stderr) = dispatch_env(&["scheduler", "--listen", "127.0.0.1:0"], &[]).await;
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("set DISPATCH_API_KEY"), "{stderr}");
+
+    let (code, stderr) = dispatch_env(
+        &[
+            "scheduler",
+            "--listen",
+            "127.0.0.1:0",
+            "--signing-key",
+            "/nonexistent/key.pem",
+        ],
+        &[("DISPATCH_API_KEY", KEY)],
+    )
+    .await;
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("cannot read /nonexistent/key.pem"),
+        "{stderr}"
+    );
+
+    let busy = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = busy.local_addr().unwrap().to_string();
+    let (code, stderr) = dispatch_env(
+        &["scheduler", "--listen", &address],
+        &[("DISPATCH_API_KEY", KEY)],
+    )
+    .await;
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("cannot listen on"), "{stderr}");
+
+    let (code, stderr) = dispatch_env(
+        &["serve", "--listen", "127.0.0.1:0"],
+        &[("DISPATCH_VERIFICATION_KEY", "not-a-key")],
+    )
+    .await;
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("is not an Ed25519 public key"), "{stderr}");
+}

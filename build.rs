@@ -36,6 +36,12 @@ fn main() -> Result<(), Box<dyn core::error::Error>> {
         // uses for the protocol's own types (wire.md section 5).
         .enable_type_names()
         .type_name_domain([".dispatch.sdk"], "buf.build/stealthrocket/dispatch-proto")
+        // prost's derive writes a oneof at the place of its lowest field
+        // number; Poll's and PollResult's `state` oneofs span 1..6 and 1..4,
+        // so derived code would write typed_coroutine_state first. These two
+        // are written by hand (src/field_order.rs) in field-number order.
+        .extern_path(".dispatch.sdk.v1.Poll", "crate::sdk::v1::Poll")
+        .extern_path(".dispatch.sdk.v1.PollResult", "crate::sdk::v1::PollResult")
         .compile_fds(descriptors)?;
 
     println!("cargo:rerun-if-changed=proto");

@@ -22,12 +22,15 @@ extern crate std;
 pub use prost;
 pub use prost_types;
 
+mod field_order;
+
 /// The `dispatch.sdk` protobuf packages.
 pub mod sdk {
     /// `dispatch.sdk.v1`: calls, runs, polls, results, errors and statuses.
     #[allow(missing_docs, clippy::all)]
     pub mod v1 {
         include!(concat!(env!("OUT_DIR"), "/dispatch.sdk.v1.rs"));
+        pub use crate::field_order::{Poll, PollResult, poll, poll_result};
     }
     /// `dispatch.sdk.python.*`: types the Python SDK puts inside `Any` values.
     pub mod python {

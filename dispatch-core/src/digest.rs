@@ -83,6 +83,8 @@ impl fmt::Display for DigestError {
     }
 }
 
+impl core::error::Error for DigestError {}
+
 /// A computed digest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Digest {

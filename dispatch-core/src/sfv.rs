@@ -140,6 +140,8 @@ impl fmt::Display for Error {
     }
 }
 
+impl core::error::Error for Error {}
+
 // ---------------------------------------------------------------------------
 // Values
 
@@ -311,14 +313,10 @@ impl<'a> ByteSequence<'a> {
         let mut bits = 0u32;
         let mut written = 0usize;
         for b in self.0.bytes() {
-            let sextet = match b {
-                b'A'..=b'Z' => b - b'A',
-                b'a'..=b'z' => b - b'a' + 26,
-                b'0'..=b'9' => b - b'0' + 52,
-                b'+' => 62,
-                b'/' => 63,
-                _ => break,
-            };
+            let sextet = base64_value(b);
+            if sextet == 0xff {
+                break;
+            }
             acc = (acc << 6) | u32::from(sextet);
             bits += 6;
             if bits >= 8 {
@@ -330,6 +328,31 @@ impl<'a> ByteSequence<'a> {
         }
         (written == len).then_some(&*out)
     }
+}
+
+/// Standard base64 alphabet values; 0xff for bytes outside the alphabet.
+// Built at compile time: an out-of-range index would fail the build, not run.
+#[allow(clippy::indexing_slicing)]
+const BASE64_VALUES: [u8; 256] = {
+    let mut table = [0xffu8; 256];
+    let mut i = 0u8;
+    while i < 64 {
+        let c = match i {
+            0..=25 => b'A' + i,
+            26..=51 => b'a' + (i - 26),
+            52..=61 => b'0' + (i - 52),
+            62 => b'+',
+            _ => b'/',
+        };
+        table[c as usize] = i;
+        i += 1;
+    }
+    table
+};
+
+/// The value of a base64 character, or 0xff.
+fn base64_value(b: u8) -> u8 {
+    BASE64_VALUES.get(usize::from(b)).copied().unwrap_or(0xff)
 }
 
 /// Checks padded, canonical standard base64 (what `Base64::decode` accepts),
@@ -344,18 +367,17 @@ fn validate_base64(text: &str) -> Result<(), Error> {
         return Err(Error::InvalidBase64);
     }
     let data = bytes.get(..bytes.len() - padding).unwrap_or_default();
-    let mut last = 0u8;
-    for &b in data {
-        last = match b {
-            b'A'..=b'Z' => b - b'A',
-            b'a'..=b'z' => b - b'a' + 26,
-            b'0'..=b'9' => b - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            b'=' => return Err(Error::InvalidBase64),
-            _ => return Err(Error::InvalidByteSequenceCharacter),
-        };
+    // One pass without early exit: OR together the table entries, so any
+    // non-alphabet byte (entry 0xff) shows in the high bit.
+    let seen = data.iter().fold(0u8, |acc, &b| acc | base64_value(b));
+    if seen & 0x80 != 0 {
+        return Err(if data.contains(&b'=') {
+            Error::InvalidBase64
+        } else {
+            Error::InvalidByteSequenceCharacter
+        });
     }
+    let last = data.last().map_or(0, |&b| base64_value(b));
     // The bits the padding leaves unused must be zero, or the text is not canonical.
     let unused_mask = match padding {
         1 => 0b11,
@@ -934,7 +956,7 @@ impl<'a> Cursor<'a> {
             let run = self
                 .rest()
                 .bytes()
-                .position(|b| !(b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'='))
+                .position(|b| base64_value(b) == 0xff && b != b'=')
                 .unwrap_or(self.text.len() - self.pos);
             self.pos += run;
             match self.peek() {

@@ -92,7 +92,7 @@ fn check(headers: &[(String, String)]) -> Result<(), VerifyError> {
 
 fn reason(headers: &[(String, String)]) -> (&'static str, u16, &'static str) {
     let e = check(headers).expect_err("must be refused");
-    (e.reason_name(), e.http_status(), e.connect_code())
+    (e.reason_name(), e.http_status(), e.connect_code().name())
 }
 
 fn good() -> Vec<(String, String)> {

@@ -35,7 +35,7 @@ use dispatch_core::connect::Code;
 use dispatch_core::signature::{Policy, VerifyError, verify_headers};
 use ed25519_dalek::VerifyingKey;
 
-use crate::http::{HttpRequestView, PublicUrl, connect_error, json_error};
+use crate::http::{HttpRequestView, PublicUrl, connect_error};
 
 /// The default body limit: 16 MB, as dispatch-py.
 pub const DEFAULT_BODY_LIMIT: usize = 16_000_000;
@@ -208,20 +208,7 @@ impl Refusal {
                     status = error.http_status(),
                     "request signature refused"
                 );
-                // The core writes the body without allocating; 256 bytes
-                // fit its longest message.
-                let mut body = [0u8; 256];
-                match error.write_connect_json(&mut body) {
-                    Some(written) => json_error(
-                        error.http_status(),
-                        Bytes::copy_from_slice(body.get(..written).unwrap_or_default()),
-                    ),
-                    None => connect_error(
-                        error.http_status(),
-                        Code::from_name(error.connect_code()).unwrap_or(Code::Unauthenticated),
-                        error.message(),
-                    ),
-                }
+                connect_error(error.http_status(), error.connect_code(), error.message())
             }
         }
     }

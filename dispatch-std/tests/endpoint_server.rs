@@ -280,6 +280,24 @@ async fn suspend_polls_then_completes_on_resume() {
     let output = exit_of(&response).result.clone().unwrap().output.unwrap();
     assert_eq!(output, string_any("ping->ping"));
 
+    // A poll-level error (none of the calls were dispatched) reaches the
+    // function, which reports it as temporary.
+    let mut failed = resume(Some(pb::poll_result::State::TypedCoroutineState(
+        dispatch_core::any::pack(&"ping".to_string()),
+    )));
+    if let Some(pb::run_request::Directive::PollResult(result)) = &mut failed.directive {
+        result.results.clear();
+        result.error = Some(pb::Error {
+            r#type: "Unavailable".into(),
+            message: "the scheduler is overloaded".into(),
+            ..Default::default()
+        });
+    }
+    let response = run(server.addr, &failed).await.run_response();
+    assert_eq!(response.status, Status::TemporaryError.number());
+    let error = exit_of(&response).result.clone().unwrap().error.unwrap();
+    assert_eq!(error.message, "the scheduler is overloaded");
+
     // State the function cannot read: INCOMPATIBLE_STATE, from the endpoint
     // (legacy bytes) or from the function (a state of another type).
     for state in [

@@ -243,7 +243,7 @@ fn check_outcome(expected: &Value, got: Result<(), VerifyError>) -> Check {
             let code = str_field(expected, "code")?;
             if e.reason_name() != reason
                 || i64::from(e.http_status()) != status
-                || e.connect_code() != code
+                || e.connect_code().name() != code
             {
                 return Err(format!(
                     "expected {reason} {status} {code}, got {} {} {} ({e})",

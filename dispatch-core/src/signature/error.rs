@@ -3,6 +3,7 @@
 
 use core::fmt;
 
+use crate::connect::{Code, ErrorBody};
 use crate::digest::DigestError;
 use crate::sfv;
 
@@ -141,12 +142,12 @@ impl VerifyError {
         if self.is_unauthenticated() { 401 } else { 403 }
     }
 
-    /// The Connect code name: `unauthenticated` or `permission_denied`.
-    pub const fn connect_code(&self) -> &'static str {
+    /// The Connect code: `unauthenticated` (401) or `permission_denied` (403).
+    pub const fn connect_code(&self) -> Code {
         if self.is_unauthenticated() {
-            "unauthenticated"
+            Code::Unauthenticated
         } else {
-            "permission_denied"
+            Code::PermissionDenied
         }
     }
 
@@ -203,32 +204,10 @@ impl VerifyError {
     /// assert_eq!(&buf[..n], br#"{"code":"permission_denied","message":"the body does not match its Content-Digest"}"#);
     /// ```
     pub fn write_connect_json(&self, out: &mut [u8]) -> Option<usize> {
-        let mut w = sfv::SliceWriter::new(out);
-        w.write_bytes(br#"{"code":""#).ok()?;
-        write_json_string_body(&mut w, self.connect_code()).ok()?;
-        w.write_bytes(br#"","message":""#).ok()?;
-        write_json_string_body(&mut w, self.message()).ok()?;
-        w.write_bytes(br#""}"#).ok()?;
-        Some(w.len())
+        ErrorBody::new(self.connect_code(), self.message())
+            .encode_json(out)
+            .ok()
     }
-}
-
-/// Writes `text` JSON-escaped (without the surrounding quotes).
-fn write_json_string_body(w: &mut sfv::SliceWriter<'_>, text: &str) -> fmt::Result {
-    for c in text.chars() {
-        match c {
-            '"' => w.write_bytes(b"\\\"")?,
-            '\\' => w.write_bytes(b"\\\\")?,
-            '\n' => w.write_bytes(b"\\n")?,
-            '\r' => w.write_bytes(b"\\r")?,
-            '\t' => w.write_bytes(b"\\t")?,
-            c if (c as u32) < 0x20 => {
-                fmt::Write::write_fmt(w, format_args!("\\u{:04x}", c as u32))?
-            }
-            c => fmt::Write::write_char(w, c)?,
-        }
-    }
-    Ok(())
 }
 
 impl fmt::Display for VerifyError {
@@ -262,14 +241,6 @@ impl From<DigestError> for VerifyError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn json_is_escaped() {
-        let mut buf = [0u8; 64];
-        let mut w = sfv::SliceWriter::new(&mut buf);
-        write_json_string_body(&mut w, "a\"b\\c\u{1}\n").unwrap();
-        assert_eq!(w.into_str(), r#"a\"b\\c\u0001\n"#);
-    }
 
     #[test]
     fn json_body_and_small_buffer() {

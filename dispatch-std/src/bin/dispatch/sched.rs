@@ -298,7 +298,7 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "DISPATCH_ENDPOINT_ADDR", default_value = "127.0.0.1:8000")]
     listen: String,
     /// The endpoint's public URL, given to its functions to call each other
-    /// (default: http://<listen address>).
+    /// (default: `http://` and the listen address).
     #[arg(long, env = "DISPATCH_ENDPOINT_URL")]
     url: Option<String>,
     /// The public key requests must be signed with (PEM or base64 text, or a

@@ -681,7 +681,7 @@ impl<'a> DerReader<'a> {
     }
 
     /// Reads one element that must have tag `tag`.
-    fn expect(&mut self, tag: u8) -> Result<&'a [u8], KeyError> {
+    fn read_tagged(&mut self, tag: u8) -> Result<&'a [u8], KeyError> {
         match self.read()? {
             (found, contents) if found == tag => Ok(contents),
             _ => Err(KeyError::MalformedDer),
@@ -692,7 +692,7 @@ impl<'a> DerReader<'a> {
 /// The contents of the single top-level SEQUENCE that fills `der`.
 fn outer_sequence(der: &[u8]) -> Result<DerReader<'_>, KeyError> {
     let mut outer = DerReader::new(der);
-    let fields = outer.expect(TAG_SEQUENCE)?;
+    let fields = outer.read_tagged(TAG_SEQUENCE)?;
     if !outer.is_empty() {
         return Err(KeyError::TrailingData);
     }
@@ -703,7 +703,7 @@ fn outer_sequence(der: &[u8]) -> Result<DerReader<'_>, KeyError> {
 /// (RFC 8410 §3).
 fn check_ed25519_algorithm(algorithm: &[u8]) -> Result<(), KeyError> {
     let mut fields = DerReader::new(algorithm);
-    if fields.expect(TAG_OID)? != ED25519_OID {
+    if fields.read_tagged(TAG_OID)? != ED25519_OID {
         return Err(KeyError::UnsupportedKeyType);
     }
     if !fields.is_empty() {
@@ -728,7 +728,7 @@ fn public_key_from_spki(der: &[u8]) -> Result<&[u8; 32], KeyError> {
         _ => return Err(KeyError::MalformedDer),
     };
     check_ed25519_algorithm(algorithm)?;
-    let key = key_bits(fields.expect(TAG_BIT_STRING)?)?;
+    let key = key_bits(fields.read_tagged(TAG_BIT_STRING)?)?;
     if !fields.is_empty() {
         return Err(KeyError::MalformedDer);
     }
@@ -746,10 +746,10 @@ fn seed_from_pkcs8(der: &[u8]) -> Result<(&[u8; 32], Option<&[u8; 32]>), KeyErro
         (TAG_SEQUENCE, _) => return Err(KeyError::PublicKeyGiven),
         _ => return Err(KeyError::MalformedDer),
     };
-    check_ed25519_algorithm(fields.expect(TAG_SEQUENCE)?)?;
+    check_ed25519_algorithm(fields.read_tagged(TAG_SEQUENCE)?)?;
     // privateKey is an OCTET STRING wrapping the CurvePrivateKey OCTET STRING.
-    let mut private = DerReader::new(fields.expect(TAG_OCTET_STRING)?);
-    let seed = private.expect(TAG_OCTET_STRING)?;
+    let mut private = DerReader::new(fields.read_tagged(TAG_OCTET_STRING)?);
+    let seed = private.read_tagged(TAG_OCTET_STRING)?;
     if !private.is_empty() {
         return Err(KeyError::MalformedDer);
     }

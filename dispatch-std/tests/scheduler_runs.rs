@@ -462,3 +462,21 @@ fn dispatching_outside_a_runtime_is_an_error_not_a_panic() {
         .unwrap_err();
     assert_eq!(error, DispatchError::NoRuntime);
 }
+
+#[tokio::test]
+async fn a_poll_without_calls_is_a_timer() {
+    let mut registry = Registry::new();
+    registry.register("nap", |run: Run<i64>| async move {
+        match run.directive {
+            Directive::Input(_) => Ok(Outcome::poll(
+                Poll::new(&0u64).max_wait(Duration::from_secs(1)),
+            )),
+            Directive::Resume(resume) => Ok(Outcome::value(&(resume.results().len() as i64))),
+        }
+    });
+    let url = serve_endpoint(registry).await;
+    let info = run_to_end(&fast_scheduler(3), call(&url, "nap", 0)).await;
+    assert_eq!(status(&info), Status::Ok, "{:?}", info.outcome);
+    assert_eq!(output_i64(&info), 0);
+    assert_eq!(info.attempts, 2);
+}

@@ -15,7 +15,8 @@
 //! * a `Poll` dispatches its calls as child runs, then resumes the function
 //!   with a `PollResult` once `min_results` results are in or `max_wait` has
 //!   passed, with at most `max_results` results (later results wait for the
-//!   next poll);
+//!   next poll); a poll with no calls and no results to come is a timer: it
+//!   resumes after `max_wait`;
 //! * the call's `expiration` (default [`SchedulerConfig::default_expiration`])
 //!   bounds everything: once past, the run ends with `STATUS_TIMEOUT`;
 //! * every run's outcome (status and `CallResult`) is recorded in memory, for

@@ -352,7 +352,7 @@ impl Children {
     /// Dispatches the poll's calls (all, or none if one is invalid), waits
     /// for `min_results` results (never more than can still come) or
     /// `max_wait`, and returns the poll result with at most `max_results`
-    /// results.
+    /// results. A poll with no call and no result to come waits `max_wait`.
     async fn poll(
         &mut self,
         inner: &Arc<Inner>,
@@ -413,6 +413,9 @@ impl Children {
             .unwrap_or(1)
             .clamp(1, max_results)
             .min(self.ready.len() + self.outstanding);
+        // Nothing can come in: the poll is a timer (a durable sleep), and
+        // resuming at once would spin the function against its endpoint.
+        let sleep = self.ready.is_empty() && self.outstanding == 0;
         let max_wait = poll
             .max_wait
             .and_then(|d| Duration::try_from(d).ok())
@@ -422,6 +425,9 @@ impl Children {
             .checked_add(max_wait)
             .unwrap_or_else(far_future)
             .min(deadline);
+        if sleep {
+            tokio::time::sleep_until(until).await;
+        }
         while self.ready.len() < min_results {
             tokio::select! {
                 received = self.receiver.recv() => match received {

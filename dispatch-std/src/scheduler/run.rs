@@ -1,10 +1,9 @@
 //! The run loop: one task per dispatched call, from its first Run request to
 //! its outcome.
 
-use core::hash::{BuildHasher, Hasher};
 use core::time::Duration;
 use std::collections::VecDeque;
-use std::collections::hash_map::RandomState;
+
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -15,7 +14,7 @@ use tokio::time::Instant;
 
 use super::attempt::{self, AttemptConfig, Failure};
 use super::store::{RunInfo, RunOutcome};
-use super::{Inner, scheduler_error};
+use super::{Inner, RetryPolicy, scheduler_error};
 
 /// Where a child run sits in its tree.
 struct Lineage {
@@ -175,7 +174,7 @@ async fn drive(inner: &Arc<Inner>, id: &str, call: pb::Call, lineage: Lineage) -
                 if !status.is_temporary() || attempt >= config.retry.max_attempts() {
                     return outcome(status, result);
                 }
-                backoff(config.retry.base_backoff(attempt), deadline).await;
+                backoff(&config.retry, attempt, deadline).await;
             }
             Step::TailCall(status, call) => {
                 if status.is_temporary() {
@@ -185,7 +184,7 @@ async fn drive(inner: &Arc<Inner>, id: &str, call: pb::Call, lineage: Lineage) -
                             format!("tail call to {} refused: {status}", call.function),
                         );
                     }
-                    backoff(config.retry.base_backoff(attempt), deadline).await;
+                    backoff(&config.retry, attempt, deadline).await;
                 } else {
                     attempt = 0;
                 }
@@ -305,20 +304,11 @@ fn log_attempt(function: &str, id: &str, attempt: u32, step: &Step, elapsed: Dur
     }
 }
 
-/// Sleeps for a jittered `base` (uniform in `[base/2, base]`), never past
-/// `deadline`.
-async fn backoff(base: Duration, deadline: Instant) {
-    let half = base / 2;
-    let spread = u64::try_from((base - half).as_nanos()).unwrap_or(u64::MAX);
-    let jitter = if spread == 0 {
-        0
-    } else {
-        let mut hasher = RandomState::new().build_hasher();
-        hasher.write_u64(spread);
-        hasher.finish() % (spread + 1)
-    };
+/// Sleeps for the retry policy's jittered wait after failed attempt
+/// `attempt`, never past `deadline`.
+async fn backoff(retry: &RetryPolicy, attempt: u32, deadline: Instant) {
     let wake = Instant::now()
-        .checked_add(half + Duration::from_nanos(jitter))
+        .checked_add(retry.backoff(attempt))
         .unwrap_or_else(far_future)
         .min(deadline);
     tokio::time::sleep_until(wake).await;

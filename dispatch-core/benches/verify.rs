@@ -392,6 +392,76 @@ impl Ops {
             "peer/build_request_only" => {
                 let _ = black_box(fx.http_request());
             }
+            other => self.run_part(other),
+        }
+    }
+}
+
+impl Ops {
+    /// Pieces of the verifier's non-crypto work, through the public API, so
+    /// callgrind can attribute instructions (not part of the criterion group).
+    fn run_part(&self, op: &str) {
+        let fx = &self.fx;
+        let input = black_box(fx.signature_input.as_bytes());
+        let signature = black_box(fx.signature.as_bytes());
+        let digest = black_box(fx.content_digest.as_bytes());
+        let params = || {
+            let dict = Dictionary::parse(fx.signature_input.as_bytes()).expect("parses");
+            match dict.iter().next() {
+                Some((_, Member::InnerList(list))) => list,
+                _ => panic!("one inner list"),
+            }
+        };
+        let headers = fx.headers();
+        let req = BorrowedRequest::from_url("POST", URL, &headers).expect("URL splits");
+        match op {
+            // The setup every part below shares (subtract it).
+            "parts/setup" => {
+                let _ = black_box(params());
+            }
+            "parts/dict_parse_signature_input" => {
+                let _ = black_box(params());
+                let _ = black_box(Dictionary::parse(input));
+            }
+            "parts/dict_parse_and_first_signature_input" => {
+                let _ = black_box(params());
+                let _ = black_box(Dictionary::parse(input).map(|d| d.iter().next()));
+            }
+            "parts/dict_parse_signature" => {
+                let _ = black_box(params());
+                let _ = black_box(Dictionary::parse(signature));
+            }
+            "parts/dict_parse_and_get_signature" => {
+                let _ = black_box(params());
+                let _ = black_box(Dictionary::parse(signature).map(|d| d.get("dispatch")));
+            }
+            "parts/expected_digest" => {
+                let _ = black_box(params());
+                let _ = black_box(ExpectedDigest::from_header(digest));
+            }
+            "parts/items_walk" => {
+                let list = black_box(params());
+                let _ = black_box(list.items().count());
+            }
+            "parts/params_walk" => {
+                let list = black_box(params());
+                let _ = black_box(list.params().iter().count());
+            }
+            "parts/inner_list_display" => {
+                let list = black_box(params());
+                let mut buf = [0u8; 256];
+                let _ = black_box(dispatch_core::sfv::write_to(&mut buf, &list).map(str::len));
+            }
+            "parts/base_4k_buffer" => {
+                let list = black_box(params());
+                let mut buf = [0u8; 4096];
+                let _ = black_box(write_signature_base(&req, &list, &mut buf).map(str::len));
+            }
+            "parts/base_512_buffer" => {
+                let list = black_box(params());
+                let mut buf = [0u8; 512];
+                let _ = black_box(write_signature_base(&req, &list, &mut buf).map(str::len));
+            }
             other => panic!("unknown op {other}"),
         }
     }

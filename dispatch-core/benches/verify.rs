@@ -13,7 +13,7 @@
 use core::hint::black_box;
 use core::pin::pin;
 use core::task::{Context, Poll, Waker};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use base64ct::{Base64, Encoding as _};
 use bytes::Bytes;
@@ -507,6 +507,92 @@ fn bench(c: &mut Criterion, ops: &Ops) {
     group.finish();
 }
 
+/// The operations compared in interleaved mode, in the order they are reported.
+const INTERLEAVED_OPS: [&str; 7] = [
+    "ours/full",
+    "baseline/dalek_verify_strict_plus_sha512",
+    "peer/httpsig_hyper_full",
+    "ours/headers_only",
+    "baseline/dalek_verify_strict",
+    "ours/parse_and_base",
+    "peer/build_request_only",
+];
+
+/// Times one batch of `n` runs of `op`, in ns per run. httpsig-hyper's
+/// requests are built before the clock starts (its digest check consumes them).
+fn time_batch(ops: &Ops, op: &str, n: usize) -> f64 {
+    let fx = &ops.fx;
+    let start;
+    if op == "peer/httpsig_hyper_full" {
+        let requests: Vec<_> = (0..n).map(|_| fx.http_request()).collect();
+        start = Instant::now();
+        for req in requests {
+            black_box(ops.peer_full(req));
+        }
+    } else {
+        start = Instant::now();
+        for _ in 0..n {
+            ops.run_once(op);
+        }
+    }
+    start.elapsed().as_nanos() as f64 / n as f64
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// Load-robust comparison on a shared machine: every round runs a short batch
+/// of each operation back to back (rotating the order), so all of them see
+/// the same load; the ratios are taken within each round, then the median.
+fn interleaved(ops: &Ops, rounds: usize) {
+    const BATCH_NS: f64 = 2_000_000.0;
+    let count = INTERLEAVED_OPS.len();
+    // Batch sizes from a quick calibration, ~2 ms per batch.
+    let sizes: Vec<usize> = INTERLEAVED_OPS
+        .iter()
+        .map(|op| {
+            time_batch(ops, op, 20);
+            ((BATCH_NS / time_batch(ops, op, 20)) as usize).clamp(10, 20_000)
+        })
+        .collect();
+    let mut samples = vec![Vec::with_capacity(rounds); count];
+    for round in 0..rounds {
+        for k in 0..count {
+            let i = (round + k) % count;
+            samples[i].push(time_batch(ops, INTERLEAVED_OPS[i], sizes[i]));
+        }
+    }
+    let ratio = |a: usize, b: usize| {
+        let mut r: Vec<f64> = (0..rounds).map(|j| samples[a][j] / samples[b][j]).collect();
+        median(&mut r)
+    };
+    println!("interleaved: {rounds} rounds, ~2 ms batches; median ns/op");
+    for (i, op) in INTERLEAVED_OPS.iter().enumerate() {
+        let mut s = samples[i].clone();
+        let min = s.iter().copied().fold(f64::INFINITY, f64::min);
+        println!(
+            "{op:45} median {:>10.0}  min {:>10.0}  /baseline {:.3}",
+            median(&mut s),
+            min,
+            ratio(i, 1)
+        );
+    }
+    println!(
+        "ratio ours/full : baseline (median of per-round ratios) = {:.3}",
+        ratio(0, 1)
+    );
+    println!(
+        "ratio peer/httpsig_hyper_full : ours/full (median of per-round ratios) = {:.3}",
+        ratio(2, 0)
+    );
+    println!(
+        "non-crypto: ours/headers_only - baseline/dalek_verify_strict (medians) = {:.0} ns",
+        median(&mut samples[3].clone()) - median(&mut samples[4].clone())
+    );
+}
+
 fn main() {
     let ops = Ops::new();
     ops.assert_accept_and_reject();
@@ -517,6 +603,11 @@ fn main() {
         for _ in 0..n {
             ops.run_once(op);
         }
+        return;
+    }
+
+    if let Ok(rounds) = std::env::var("VERIFY_BENCH_INTERLEAVED") {
+        interleaved(&ops, rounds.parse().expect("a round count"));
         return;
     }
 

@@ -548,15 +548,15 @@ fn median(values: &mut [f64]) -> f64 {
 /// Load-robust comparison on a shared machine: every round runs a short batch
 /// of each operation back to back (rotating the order), so all of them see
 /// the same load; the ratios are taken within each round, then the median.
-fn interleaved(ops: &Ops, rounds: usize) {
-    const BATCH_NS: f64 = 2_000_000.0;
+fn interleaved(ops: &Ops, rounds: usize, batch_us: f64) {
+    let batch_ns = batch_us * 1000.0;
     let count = INTERLEAVED_OPS.len();
-    // Batch sizes from a quick calibration, ~2 ms per batch.
+    // Batch sizes from a quick calibration.
     let sizes: Vec<usize> = INTERLEAVED_OPS
         .iter()
         .map(|op| {
             time_batch(ops, op, 20);
-            ((BATCH_NS / time_batch(ops, op, 20)) as usize).clamp(10, 20_000)
+            ((batch_ns / time_batch(ops, op, 20)) as usize).clamp(3, 20_000)
         })
         .collect();
     let mut samples = vec![Vec::with_capacity(rounds); count];
@@ -571,7 +571,7 @@ fn interleaved(ops: &Ops, rounds: usize) {
         median(&mut r)
     };
     println!(
-        "interleaved: {rounds} rounds, ~2 ms batches; ns/op (10th percentile, median); ratios are medians of per-round ratios"
+        "interleaved: {rounds} rounds, ~{batch_us} µs batches; ns/op (10th percentile, median); ratios are medians of per-round ratios"
     );
     for (i, op) in INTERLEAVED_OPS.iter().enumerate() {
         let mut s = samples[i].clone();
@@ -619,7 +619,13 @@ fn main() {
     }
 
     if let Ok(rounds) = std::env::var("VERIFY_BENCH_INTERLEAVED") {
-        interleaved(&ops, rounds.parse().expect("a round count"));
+        // `<rounds>[:<batch µs>]`
+        let (rounds, batch_us) = rounds.split_once(':').unwrap_or((&rounds, "2000"));
+        interleaved(
+            &ops,
+            rounds.parse().expect("a round count"),
+            batch_us.parse().expect("a batch length in µs"),
+        );
         return;
     }
 

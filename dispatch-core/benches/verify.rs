@@ -6,9 +6,12 @@
 //! cargo bench -p dispatch-core --bench verify -- --warm-up-time 2 --measurement-time 5
 //! ```
 //!
-//! Instruction counts (load-independent): set `VERIFY_BENCH_LOOP=<op>:<n>` and
-//! the binary runs `<op>` `n` times instead of criterion (see
-//! `docs/benchmarks.md` for the callgrind commands).
+//! Two other modes of the same binary (see `docs/benchmarks.md`):
+//! - `VERIFY_BENCH_LOOP=<op>:<n>` runs `<op>` `n` times and exits, for
+//!   load-independent instruction counts under callgrind;
+//! - `VERIFY_BENCH_INTERLEAVED=<rounds>[:<batch µs>]` alternates short batches
+//!   of every operation and reports per-round ratios, which stay meaningful
+//!   when other processes load the machine.
 
 use core::hint::black_box;
 use core::pin::pin;

@@ -12,6 +12,7 @@
 //! | `http` | `http` requests as the core's request view (`endpoint`) |
 //! | `layer` | the tower Layer verifying signatures under a body limit (`endpoint`) |
 //! | `endpoint` | the function registry and the Run endpoint on hyper 1 / axum (`endpoint`) |
+//! | `grpc` | the endpoint and the client over gRPC with tonic (`grpc`) |
 #![forbid(unsafe_code)]
 
 #[cfg(feature = "client")]
@@ -20,6 +21,8 @@ pub mod client;
 pub mod config;
 #[cfg(feature = "endpoint")]
 pub mod endpoint;
+#[cfg(feature = "grpc")]
+pub mod grpc;
 #[cfg(feature = "endpoint")]
 pub mod http;
 pub mod json;

@@ -53,6 +53,15 @@ pub enum ClientError {
         /// The underlying error.
         source: reqwest::Error,
     },
+    /// A gRPC call failed: the code of its `grpc-status` (or of the
+    /// transport failure tonic reports as one) and its message.
+    #[cfg(feature = "grpc")]
+    Grpc {
+        /// The code, from the gRPC status number.
+        code: Code,
+        /// The `grpc-message`, or what went wrong.
+        message: String,
+    },
 }
 
 impl ClientError {
@@ -64,6 +73,8 @@ impl ClientError {
             Self::Api { code, .. }
             | Self::InvalidResponse { code, .. }
             | Self::Transport { code, .. } => *code,
+            #[cfg(feature = "grpc")]
+            Self::Grpc { code, .. } => *code,
         }
     }
 
@@ -74,6 +85,8 @@ impl ClientError {
             | Self::Api { http_status, .. }
             | Self::InvalidResponse { http_status, .. } => Some(*http_status),
             Self::InvalidRequest(_) | Self::Transport { .. } => None,
+            #[cfg(feature = "grpc")]
+            Self::Grpc { .. } => None,
         }
     }
 
@@ -96,6 +109,8 @@ impl ClientError {
                 out
             }
             Self::Transport { source, .. } => source.to_string(),
+            #[cfg(feature = "grpc")]
+            Self::Grpc { message, .. } => message.clone(),
         }
     }
 
@@ -107,6 +122,8 @@ impl ClientError {
             Self::Api { code, .. } | Self::Transport { code, .. } => {
                 matches!(code, Code::Unavailable | Code::ResourceExhausted)
             }
+            #[cfg(feature = "grpc")]
+            Self::Grpc { code, .. } => matches!(code, Code::Unavailable | Code::ResourceExhausted),
             _ => false,
         }
     }

@@ -173,6 +173,7 @@ impl Endpoint {
     }
 
     /// The body limit in bytes.
+    #[cfg(feature = "grpc")]
     pub(crate) fn limit(&self) -> usize {
         self.body_limit
     }

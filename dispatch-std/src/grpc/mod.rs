@@ -15,7 +15,7 @@
 //!   ones: the signature (whose `Content-Digest` covers the framed gRPC body,
 //!   as sent) is checked over the raw body before it is deframed, under the
 //!   same body limit. Failures are gRPC statuses with the core's
-//!   [`Code`](dispatch_core::connect::Code) numbers: unknown function
+//!   [`Code`] numbers: unknown function
 //!   `NOT_FOUND` (5), missing or malformed signature `UNAUTHENTICATED` (16),
 //!   a signature that does not verify `PERMISSION_DENIED` (7), body over the
 //!   limit `RESOURCE_EXHAUSTED` (8), run past its `grpc-timeout`

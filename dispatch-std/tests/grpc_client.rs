@@ -51,13 +51,15 @@ impl tonic::server::UnaryService<DispatchRequest> for TestDispatch {
                     .map(|value| value.to_str().unwrap().to_owned())
             };
             let authorization = text("authorization");
-            let message = request.get_ref();
-            let mut seen = this.seen.lock().unwrap();
-            let record = seen.last_mut().unwrap();
-            record.authorization = authorization.clone();
-            record.grpc_timeout = text("grpc-timeout");
-            record.functions = message.calls.iter().map(|c| c.function.clone()).collect();
-            drop(seen);
+            let grpc_timeout = text("grpc-timeout");
+            let message = request.into_inner();
+            {
+                let mut seen = this.seen.lock().unwrap();
+                let record = seen.last_mut().unwrap();
+                record.authorization = authorization.clone();
+                record.grpc_timeout = grpc_timeout;
+                record.functions = message.calls.iter().map(|c| c.function.clone()).collect();
+            }
             if authorization.as_deref() != Some(&format!("Bearer {KEY}")) {
                 return Err(tonic::Status::unauthenticated("bad key"));
             }
@@ -66,6 +68,9 @@ impl tonic::server::UnaryService<DispatchRequest> for TestDispatch {
                 .first()
                 .map(|c| c.function.as_str())
                 .unwrap_or("");
+            if first == "hang" {
+                core::future::pending::<()>().await;
+            }
             if let Some(number) = first.strip_prefix("fail_") {
                 let mut failures = this.failures.lock().unwrap();
                 if *failures > 0 {
@@ -293,4 +298,37 @@ async fn the_built_in_transport_refuses_https() {
         matches!(error, ConfigError::InvalidApiUrl { .. }),
         "{error:?}"
     );
+}
+
+#[tokio::test]
+async fn a_server_that_does_not_answer_in_time_is_deadline_exceeded() {
+    let server = TestServer::start().await;
+    let client = GrpcClient::from_builder_with_env(
+        Client::builder()
+            .api_key(KEY)
+            .api_url(format!("http://{}", server.addr))
+            .timeout(Duration::from_millis(100)),
+        |_| None,
+    )
+    .unwrap();
+    let error = client.dispatch(call("hang")).await.unwrap_err();
+    assert_eq!(error.code(), Code::DeadlineExceeded, "{error:?}");
+}
+
+#[tokio::test]
+async fn a_server_that_is_not_there_is_unavailable() {
+    // A port that was just free: nothing listens on it.
+    let addr = {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        listener.local_addr().unwrap()
+    };
+    let client = GrpcClient::from_builder_with_env(
+        Client::builder()
+            .api_key(KEY)
+            .api_url(format!("http://{addr}")),
+        |_| None,
+    )
+    .unwrap();
+    let error = client.dispatch(call("a")).await.unwrap_err();
+    assert_eq!(error.code(), Code::Unavailable, "{error:?}");
 }

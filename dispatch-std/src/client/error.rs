@@ -54,7 +54,10 @@ pub enum ClientError {
         source: reqwest::Error,
     },
     /// A gRPC call failed: the code of its `grpc-status` (or of the
-    /// transport failure tonic reports as one) and its message.
+    /// transport failure tonic reports as one: `unavailable` when the
+    /// connection could not be made, so nothing was sent;
+    /// `deadline_exceeded` when no answer came within the timeout) and its
+    /// message.
     #[cfg(feature = "grpc")]
     Grpc {
         /// The code, from the gRPC status number.

@@ -218,7 +218,12 @@ where
 
     /// The error for a gRPC status.
     fn status_error(&self, status: &tonic::Status) -> ClientError {
-        let code = code_of(status);
+        let code = if never_connected(status) {
+            // Nothing was sent: safe to retry, as the Connect client says.
+            Code::Unavailable
+        } else {
+            code_of(status)
+        };
         if code == Code::Unauthenticated {
             return ClientError::Unauthenticated {
                 key_hint: self.config.api_key.redacted(),
@@ -231,4 +236,20 @@ where
             message: status.message().to_owned(),
         }
     }
+}
+
+/// Whether the status reports that the built-in transport could not connect.
+fn never_connected(status: &tonic::Status) -> bool {
+    let mut source: Option<&(dyn core::error::Error + 'static)> =
+        core::error::Error::source(status);
+    while let Some(error) = source {
+        if error
+            .downcast_ref::<hyper_util::client::legacy::Error>()
+            .is_some_and(hyper_util::client::legacy::Error::is_connect)
+        {
+            return true;
+        }
+        source = error.source();
+    }
+    false
 }

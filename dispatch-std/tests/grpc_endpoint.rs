@@ -203,14 +203,18 @@ async fn an_unknown_function_is_not_found() {
 }
 
 #[tokio::test]
-async fn an_empty_function_and_an_undecodable_message_are_invalid_argument() {
+async fn an_empty_function_is_invalid_argument_and_an_undecodable_message_internal() {
     let (addr, _stop) = start(Endpoint::new(registry())).await;
     let body = framed(&input_request("", string_any("x")));
     send_grpc(addr, &[], body).await.assert_refused(3);
-    // A frame announcing more bytes than it carries is no message.
-    let reply = send_grpc(addr, &[], vec![0, 0, 0, 0, 9, 1]).await;
-    assert_eq!(reply.http_status, 200);
-    assert_ne!(reply.grpc_status, Some(0));
+    // A frame announcing more bytes than it carries, or bytes that are no
+    // RunRequest: INTERNAL, as gRPC servers report undecodable messages.
+    send_grpc(addr, &[], vec![0, 0, 0, 0, 9, 1])
+        .await
+        .assert_refused(13);
+    send_grpc(addr, &[], vec![0, 0, 0, 0, 2, 0xff, 0xff])
+        .await
+        .assert_refused(13);
 }
 
 #[tokio::test]
@@ -287,4 +291,36 @@ async fn tonic_clients_run_functions_and_read_statuses() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), tonic::Code::NotFound);
+}
+
+#[tokio::test]
+async fn a_function_suspends_and_resumes_over_grpc() {
+    let (addr, _stop) = start(Endpoint::new(registry())).await;
+    let body = framed(&input_request("suspend", string_any("ping")));
+    let response = send_grpc(addr, &[], body).await.run_response();
+    let Some(pb::run_response::Directive::Poll(poll)) = response.directive else {
+        panic!("not a poll: {response:?}");
+    };
+    let Some(pb::poll::State::TypedCoroutineState(state)) = poll.state else {
+        panic!("no typed state");
+    };
+    let resume = pb::RunRequest {
+        function: "suspend".into(),
+        directive: Some(pb::run_request::Directive::PollResult(pb::PollResult {
+            state: Some(pb::poll_result::State::TypedCoroutineState(state)),
+            results: vec![pb::CallResult {
+                correlation_id: 7,
+                output: Some(string_any("pong")),
+                ..Default::default()
+            }],
+            ..Default::default()
+        })),
+        ..Default::default()
+    };
+    let response = send_grpc(addr, &[], framed(&resume)).await.run_response();
+    assert_eq!(response.status, Status::Ok.number());
+    let Some(pb::run_response::Directive::Exit(exit)) = response.directive else {
+        panic!("not an exit: {response:?}");
+    };
+    assert_eq!(exit.result.unwrap().output, Some(string_any("ping->pong")));
 }

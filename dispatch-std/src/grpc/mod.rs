@@ -19,7 +19,11 @@
 //!   `NOT_FOUND` (5), missing or malformed signature `UNAUTHENTICATED` (16),
 //!   a signature that does not verify `PERMISSION_DENIED` (7), body over the
 //!   limit `RESOURCE_EXHAUSTED` (8), run past its `grpc-timeout`
-//!   `DEADLINE_EXCEEDED` (4).
+//!   `DEADLINE_EXCEEDED` (4), empty function name or malformed
+//!   `grpc-timeout` `INVALID_ARGUMENT` (3), a message that does not decode
+//!   `INTERNAL` (13, as gRPC servers report it, where Connect answers 400),
+//!   another path `UNIMPLEMENTED` (12). A function's own failure is, as over
+//!   Connect, a `RunResponse` with its status (gRPC status OK).
 //! * Client: [`GrpcClient`] calls `DispatchService/Dispatch` with the same
 //!   configuration, validation, ids-in-order semantics, retry policy and
 //!   [`ClientError`](crate::client::ClientError) as the Connect

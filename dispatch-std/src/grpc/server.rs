@@ -245,7 +245,10 @@ impl tonic::server::UnaryService<pb::RunRequest> for RunUnary {
             run.run_request(request.into_inner(), timeout)
                 .await
                 .map(tonic::Response::new)
-                .map_err(|(code, message)| status(code, message))
+                .map_err(|(code, message)| {
+                    tracing::debug!(code = code.name(), %message, "grpc run refused");
+                    status(code, message)
+                })
         })
     }
 }

@@ -13,6 +13,7 @@
 //! | `endpoint` | the function registry and the Run endpoint on hyper 1 / axum (`endpoint`) |
 //! | [`client`] | the Dispatch API client (`DispatchService/Dispatch` over reqwest) |
 //! | `scheduler` | the local scheduler: the Dispatch RPC, runs, retries, polls (`scheduler`) |
+//! | `grpc` | the endpoint and the client over gRPC with tonic (`grpc`) |
 #![forbid(unsafe_code)]
 
 #[cfg(feature = "client")]
@@ -21,6 +22,8 @@ pub mod client;
 pub mod config;
 #[cfg(feature = "endpoint")]
 pub mod endpoint;
+#[cfg(feature = "grpc")]
+pub mod grpc;
 #[cfg(feature = "endpoint")]
 pub mod http;
 pub mod json;

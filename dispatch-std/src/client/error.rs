@@ -53,6 +53,18 @@ pub enum ClientError {
         /// The underlying error.
         source: reqwest::Error,
     },
+    /// A gRPC call failed: the code of its `grpc-status` (or of the
+    /// transport failure tonic reports as one: `unavailable` when the
+    /// connection could not be made, so nothing was sent;
+    /// `deadline_exceeded` when no answer came within the timeout) and its
+    /// message.
+    #[cfg(feature = "grpc")]
+    Grpc {
+        /// The code, from the gRPC status number.
+        code: Code,
+        /// The `grpc-message`, or what went wrong.
+        message: String,
+    },
 }
 
 impl ClientError {
@@ -64,6 +76,8 @@ impl ClientError {
             Self::Api { code, .. }
             | Self::InvalidResponse { code, .. }
             | Self::Transport { code, .. } => *code,
+            #[cfg(feature = "grpc")]
+            Self::Grpc { code, .. } => *code,
         }
     }
 
@@ -74,6 +88,8 @@ impl ClientError {
             | Self::Api { http_status, .. }
             | Self::InvalidResponse { http_status, .. } => Some(*http_status),
             Self::InvalidRequest(_) | Self::Transport { .. } => None,
+            #[cfg(feature = "grpc")]
+            Self::Grpc { .. } => None,
         }
     }
 
@@ -96,6 +112,8 @@ impl ClientError {
                 out
             }
             Self::Transport { source, .. } => source.to_string(),
+            #[cfg(feature = "grpc")]
+            Self::Grpc { message, .. } => message.clone(),
         }
     }
 
@@ -107,6 +125,8 @@ impl ClientError {
             Self::Api { code, .. } | Self::Transport { code, .. } => {
                 matches!(code, Code::Unavailable | Code::ResourceExhausted)
             }
+            #[cfg(feature = "grpc")]
+            Self::Grpc { code, .. } => matches!(code, Code::Unavailable | Code::ResourceExhausted),
             _ => false,
         }
     }

@@ -73,6 +73,12 @@ const MESSAGE_CAPACITY: usize = 4096;
 pub struct DispatchId(String);
 
 impl DispatchId {
+    /// An id as Dispatch sent it (for the other transports of the crate).
+    #[cfg(feature = "grpc")]
+    pub(crate) fn new(id: String) -> Self {
+        DispatchId(id)
+    }
+
     /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -187,19 +193,29 @@ impl ClientBuilder {
     /// assert_eq!(err, ConfigError::MissingApiKey);
     /// ```
     pub fn build_with_env(
+        mut self,
+        lookup: impl FnMut(&str) -> Option<OsString>,
+    ) -> Result<Client, ConfigError> {
+        let http = self.http.take();
+        let config = self.config_with_env(lookup)?;
+        match http {
+            Some(http) => Client::with_http_client(config, http),
+            None => Client::from_config(config),
+        }
+    }
+
+    /// The configuration: what was set here, the rest read through `lookup`
+    /// (shared by the Connect and the gRPC clients).
+    pub(crate) fn config_with_env(
         self,
         mut lookup: impl FnMut(&str) -> Option<OsString>,
-    ) -> Result<Client, ConfigError> {
-        let config = ClientConfig {
+    ) -> Result<ClientConfig, ConfigError> {
+        Ok(ClientConfig {
             api_key: config::resolve_api_key(self.api_key, &mut lookup)?,
             api_url: config::resolve_api_url(self.api_url, &mut lookup)?,
             timeout: config::check_timeout(self.timeout.unwrap_or(DEFAULT_TIMEOUT))?,
             retry: self.retry,
-        };
-        match self.http {
-            Some(http) => Client::with_http_client(config, http),
-            None => Client::from_config(config),
-        }
+        })
     }
 }
 

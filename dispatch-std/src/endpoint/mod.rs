@@ -147,6 +147,13 @@ impl Endpoint {
 
     /// The endpoint as a tower service taking requests with any body.
     pub fn service(&self) -> EndpointService {
+        self.verified(self.run_service())
+    }
+
+    /// `inner` behind this endpoint's [`VerifyLayer`] (key, public URL, body
+    /// limit, read timeout); the one place those settings are applied, for
+    /// every transport.
+    pub(crate) fn verified<S>(&self, inner: S) -> VerifyService<S> {
         if self.key.is_none() {
             warn_unverified_once(self.endpoint_url.as_deref());
         }
@@ -154,10 +161,21 @@ impl Endpoint {
             .public_url(self.public_url.clone())
             .body_limit(self.body_limit)
             .read_timeout(self.read_timeout)
-            .layer(RunService {
-                registry: Arc::clone(&self.registry),
-                endpoint_url: self.endpoint_url.clone(),
-            })
+            .layer(inner)
+    }
+
+    /// The function-running core, without verification or HTTP framing.
+    pub(crate) fn run_service(&self) -> RunService {
+        RunService {
+            registry: Arc::clone(&self.registry),
+            endpoint_url: self.endpoint_url.clone(),
+        }
+    }
+
+    /// The body limit in bytes.
+    #[cfg(feature = "grpc")]
+    pub(crate) fn limit(&self) -> usize {
+        self.body_limit
     }
 
     /// An axum `Router` with the endpoint at [`RUN_PATH`], to merge into an
@@ -175,12 +193,31 @@ impl Endpoint {
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> std::io::Result<()> {
+        let service = self.service();
+        self.serve_service(service, listener, shutdown).await
+    }
+
+    /// The accept loop of [`Endpoint::serve`] around any service (the gRPC
+    /// module serves Connect and gRPC through it).
+    pub(crate) async fn serve_service<S, B>(
+        self,
+        service: S,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> std::io::Result<()>
+    where
+        S: Service<Request<hyper::body::Incoming>, Response = Response<B>> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<crate::layer::BoxError>,
+        B: http_body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<crate::layer::BoxError>,
+    {
         use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
         use hyper_util::server::conn::auto;
         use hyper_util::server::graceful::GracefulShutdown;
         use hyper_util::service::TowerToHyperService;
 
-        let service = self.service();
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder
             .http1()
@@ -356,15 +393,29 @@ impl RunService {
             .map(|collected| collected.to_bytes())
             .unwrap_or_else(|never| match never {});
         let request = decode_request(codec, &body)?;
+        let response = self
+            .run_request(request, timeout)
+            .await
+            .map_err(|(code, message)| Refusal::code(code, message))?;
+        encode_response(codec, &response)
+    }
 
+    /// Runs a decoded request under an optional deadline: the checks of the
+    /// function name, the registry lookup, the run and its classification,
+    /// for any transport. An error is the RPC's code and message.
+    pub(crate) async fn run_request(
+        &self,
+        request: pb::RunRequest,
+        timeout: Option<Duration>,
+    ) -> Result<pb::RunResponse, (Code, String)> {
         if request.function.is_empty() {
-            return Err(Refusal::code(
+            return Err((
                 Code::InvalidArgument,
-                "the request names no function",
+                "the request names no function".to_owned(),
             ));
         }
         if !self.registry.contains(&request.function) {
-            return Err(Refusal::code(
+            return Err((
                 Code::NotFound,
                 format!("function {:?} does not exist", request.function),
             ));
@@ -375,8 +426,10 @@ impl RunService {
             function = %request.function,
             dispatch_id = %request.dispatch_id,
         );
-        let response = self.run_function(request, timeout).instrument(span).await?;
-        encode_response(codec, &response)
+        self.run_function(request, timeout)
+            .instrument(span)
+            .await
+            .map_err(|Refusal(_status, code, message)| (code, message))
     }
 
     async fn run_function(
@@ -432,7 +485,7 @@ impl RunService {
                 Ok(joined) => joined,
                 Err(_elapsed) => {
                     task.abort();
-                    tracing::warn!(?timeout, "run exceeded Connect-Timeout-Ms");
+                    tracing::warn!(?timeout, "run exceeded the request's timeout");
                     return Err(Refusal::code(
                         Code::DeadlineExceeded,
                         format!(

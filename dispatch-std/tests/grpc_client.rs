@@ -1,0 +1,334 @@
+//! The gRPC client against a local gRPC `DispatchService` on 127.0.0.1
+//! (tonic's server core on hyper, h2c): ids in order, Bearer metadata and
+//! `grpc-timeout` sent, gRPC statuses mapped to the client's error codes,
+//! client-side checks before sending, opt-in retry of `unavailable`.
+
+use core::convert::Infallible;
+use core::net::SocketAddr;
+use core::time::Duration;
+use std::sync::{Arc, Mutex};
+
+use dispatch_core::connect::DISPATCH_PATH;
+use dispatch_std::client::proto::{Call, DispatchRequest, DispatchResponse};
+use dispatch_std::client::{Client, ClientError, Code, ConfigError, RetryPolicy};
+use dispatch_std::grpc::GrpcClient;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+
+const KEY: &str = "grpc-test-key-0123456789";
+
+/// A request as the server saw it.
+#[derive(Debug, Clone)]
+struct Seen {
+    path: String,
+    authorization: Option<String>,
+    grpc_timeout: Option<String>,
+    functions: Vec<String>,
+}
+
+/// The server's behaviour: answer ids `id-<function>` in order, unless the
+/// key is wrong (UNAUTHENTICATED) or the first call's function names a
+/// status to fail with (`fail_<number>`), for the first `failures` requests.
+#[derive(Clone)]
+struct TestDispatch {
+    seen: Arc<Mutex<Vec<Seen>>>,
+    failures: Arc<Mutex<u32>>,
+}
+
+impl tonic::server::UnaryService<DispatchRequest> for TestDispatch {
+    type Response = DispatchResponse;
+    type Future = core::pin::Pin<
+        Box<dyn Future<Output = Result<tonic::Response<DispatchResponse>, tonic::Status>> + Send>,
+    >;
+
+    fn call(&mut self, request: tonic::Request<DispatchRequest>) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move {
+            let text = |name: &str| {
+                request
+                    .metadata()
+                    .get(name)
+                    .map(|value| value.to_str().unwrap().to_owned())
+            };
+            let authorization = text("authorization");
+            let grpc_timeout = text("grpc-timeout");
+            let message = request.into_inner();
+            {
+                let mut seen = this.seen.lock().unwrap();
+                let record = seen.last_mut().unwrap();
+                record.authorization = authorization.clone();
+                record.grpc_timeout = grpc_timeout;
+                record.functions = message.calls.iter().map(|c| c.function.clone()).collect();
+            }
+            if authorization.as_deref() != Some(&format!("Bearer {KEY}")) {
+                return Err(tonic::Status::unauthenticated("bad key"));
+            }
+            let first = message
+                .calls
+                .first()
+                .map(|c| c.function.as_str())
+                .unwrap_or("");
+            if first == "hang" {
+                core::future::pending::<()>().await;
+            }
+            if let Some(number) = first.strip_prefix("fail_") {
+                let mut failures = this.failures.lock().unwrap();
+                if *failures > 0 {
+                    *failures -= 1;
+                    let code = tonic::Code::from_i32(number.parse().unwrap());
+                    return Err(tonic::Status::new(code, format!("failing with {number}")));
+                }
+            }
+            Ok(tonic::Response::new(DispatchResponse {
+                dispatch_ids: message
+                    .calls
+                    .iter()
+                    .map(|c| format!("id-{}", c.function))
+                    .collect(),
+            }))
+        })
+    }
+}
+
+struct TestServer {
+    addr: SocketAddr,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    failures: Arc<Mutex<u32>>,
+}
+
+impl TestServer {
+    async fn start() -> TestServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let failures = Arc::new(Mutex::new(u32::MAX));
+        let service = TestDispatch {
+            seen: Arc::clone(&seen),
+            failures: Arc::clone(&failures),
+        };
+        tokio::spawn(async move {
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let service = service.clone();
+                let handler = hyper::service::service_fn(
+                    move |request: http::Request<hyper::body::Incoming>| {
+                        let service = service.clone();
+                        async move {
+                            service.seen.lock().unwrap().push(Seen {
+                                path: request.uri().path().to_owned(),
+                                authorization: None,
+                                grpc_timeout: None,
+                                functions: Vec::new(),
+                            });
+                            let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::<
+                                DispatchResponse,
+                                DispatchRequest,
+                            >::default(
+                            ));
+                            Ok::<_, Infallible>(grpc.unary(service, request).await)
+                        }
+                    },
+                );
+                tokio::spawn(async move {
+                    auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), handler)
+                        .await
+                        .ok();
+                });
+            }
+        });
+        TestServer {
+            addr,
+            seen,
+            failures,
+        }
+    }
+
+    fn client(&self, key: &str) -> GrpcClient {
+        GrpcClient::from_builder_with_env(
+            Client::builder()
+                .api_key(key)
+                .api_url(format!("http://{}", self.addr))
+                .timeout(Duration::from_secs(7)),
+            |_| None,
+        )
+        .unwrap()
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+fn call(function: &str) -> Call {
+    Call {
+        endpoint: "http://127.0.0.1:8000".into(),
+        function: function.into(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn a_batch_gets_its_ids_in_order_with_bearer_and_timeout_metadata() {
+    let server = TestServer::start().await;
+    let client = server.client(KEY);
+    let ids = client
+        .dispatch_batch([call("b"), call("a"), call("c")])
+        .await
+        .unwrap();
+    assert_eq!(ids, ["id-b", "id-a", "id-c"]);
+    let id = client.dispatch(call("one")).await.unwrap();
+    assert_eq!(id, "id-one");
+
+    let seen = server.seen();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0].path, DISPATCH_PATH);
+    assert_eq!(seen[0].functions, ["b", "a", "c"]);
+    assert_eq!(
+        seen[0].authorization.as_deref(),
+        Some(format!("Bearer {KEY}").as_str())
+    );
+    // tonic writes the deadline in the largest unit that keeps 8 digits.
+    let timeout = seen[0].grpc_timeout.as_deref().unwrap();
+    assert_eq!(
+        dispatch_std::grpc::parse_timeout(timeout),
+        Some(Duration::from_secs(7))
+    );
+}
+
+#[tokio::test]
+async fn grpc_statuses_map_to_their_codes() {
+    let server = TestServer::start().await;
+    let client = server.client(KEY);
+    for (number, code) in [
+        (5, Code::NotFound),
+        (8, Code::ResourceExhausted),
+        (3, Code::InvalidArgument),
+        (14, Code::Unavailable),
+        (13, Code::Internal),
+    ] {
+        let error = client
+            .dispatch(call(&format!("fail_{number}")))
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), code, "{error}");
+        assert!(matches!(error, ClientError::Grpc { .. }), "{error:?}");
+        assert_eq!(error.message(), format!("failing with {number}"));
+        assert_eq!(error.http_status(), None);
+    }
+}
+
+#[tokio::test]
+async fn a_refused_key_names_the_variable_and_hides_the_key() {
+    let server = TestServer::start().await;
+    let error = server
+        .client("wrong-key-abcdefgh")
+        .dispatch(call("a"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Code::Unauthenticated);
+    let ClientError::Unauthenticated {
+        key_hint,
+        server_message,
+        ..
+    } = &error
+    else {
+        panic!("{error:?}");
+    };
+    assert_eq!(key_hint, "wro********");
+    assert_eq!(server_message.as_deref(), Some("bad key"));
+    let shown = error.to_string();
+    assert!(shown.contains("DISPATCH_API_KEY"), "{shown}");
+    assert!(!shown.contains("wrong-key"), "{shown}");
+}
+
+#[tokio::test]
+async fn nothing_is_sent_for_an_empty_or_invalid_batch() {
+    let server = TestServer::start().await;
+    let client = server.client(KEY);
+    assert!(client.dispatch_batch([]).await.unwrap().is_empty());
+    let error = client.dispatch(call("not a name!")).await.unwrap_err();
+    assert!(matches!(error, ClientError::InvalidRequest(_)), "{error:?}");
+    assert_eq!(error.code(), Code::InvalidArgument);
+    assert!(server.seen().is_empty());
+}
+
+#[tokio::test]
+async fn unavailable_is_retried_only_when_asked() {
+    let server = TestServer::start().await;
+    *server.failures.lock().unwrap() = 1;
+    let error = server
+        .client(KEY)
+        .dispatch(call("fail_14"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Code::Unavailable);
+
+    *server.failures.lock().unwrap() = 1;
+    let client = GrpcClient::from_builder_with_env(
+        Client::builder()
+            .api_key(KEY)
+            .api_url(format!("http://{}", server.addr))
+            .retry(RetryPolicy::exponential(3)),
+        |_| None,
+    )
+    .unwrap();
+    assert_eq!(
+        client.dispatch(call("fail_14")).await.unwrap(),
+        "id-fail_14"
+    );
+
+    // Not retried even with a policy: a permanent refusal.
+    *server.failures.lock().unwrap() = 1;
+    let error = client.dispatch(call("fail_5")).await.unwrap_err();
+    assert_eq!(error.code(), Code::NotFound);
+    assert_eq!(server.seen().len(), 4);
+}
+
+#[tokio::test]
+async fn the_built_in_transport_refuses_https() {
+    let error = GrpcClient::from_builder_with_env(
+        Client::builder()
+            .api_key(KEY)
+            .api_url("https://api.dispatch.run"),
+        |_| None,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(error, ConfigError::InvalidApiUrl { .. }),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_server_that_does_not_answer_in_time_is_deadline_exceeded() {
+    let server = TestServer::start().await;
+    let client = GrpcClient::from_builder_with_env(
+        Client::builder()
+            .api_key(KEY)
+            .api_url(format!("http://{}", server.addr))
+            .timeout(Duration::from_millis(100)),
+        |_| None,
+    )
+    .unwrap();
+    let error = client.dispatch(call("hang")).await.unwrap_err();
+    assert_eq!(error.code(), Code::DeadlineExceeded, "{error:?}");
+}
+
+#[tokio::test]
+async fn a_server_that_is_not_there_is_unavailable() {
+    // A port that was just free: nothing listens on it.
+    let addr = {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        listener.local_addr().unwrap()
+    };
+    let client = GrpcClient::from_builder_with_env(
+        Client::builder()
+            .api_key(KEY)
+            .api_url(format!("http://{addr}")),
+        |_| None,
+    )
+    .unwrap();
+    let error = client.dispatch(call("a")).await.unwrap_err();
+    assert_eq!(error.code(), Code::Unavailable, "{error:?}");
+}

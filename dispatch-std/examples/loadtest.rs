@@ -46,6 +46,17 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// The CPU time in nanoseconds that the threads of process `pid` have run,
+/// from `/proc/PID/task/*/schedstat` (robust to other load on the machine).
+pub fn cpu_ns(pid: u32) -> Option<u64> {
+    let mut total = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(total)
+}
+
 /// The binary body of an `echo` Run request carrying `text`.
 pub fn echo_body(text: &str) -> Vec<u8> {
     prost::Message::encode_to_vec(&pb::RunRequest {
@@ -168,8 +179,9 @@ pub fn presigned(addr: SocketAddr) -> Vec<SignedRequest> {
 
 /// `dispatch_core::signature::verify` calls per second on this thread, over
 /// the requests of [`presigned`] (with the `Host` and `Content-Length` lines
-/// the endpoint also sees), for about `duration`.
-pub fn core_verify_rate(addr: SocketAddr, duration: Duration) -> f64 {
+/// the endpoint also sees), for about `duration`: per second of wall-clock
+/// time, and per second of this process's CPU time.
+pub fn core_verify_rate(addr: SocketAddr, duration: Duration) -> (f64, f64) {
     let key = signing_key().verifying_key();
     let authority = addr.to_string();
     let requests: Vec<_> = presigned(addr)
@@ -189,6 +201,7 @@ pub fn core_verify_rate(addr: SocketAddr, duration: Duration) -> f64 {
                 .collect()
         })
         .collect();
+    let cpu_start = cpu_ns(std::process::id()).unwrap_or(0);
     let started = Instant::now();
     let mut count = 0u64;
     while started.elapsed() < duration {
@@ -205,7 +218,11 @@ pub fn core_verify_rate(addr: SocketAddr, duration: Duration) -> f64 {
             count += 1;
         }
     }
-    count as f64 / started.elapsed().as_secs_f64()
+    let wall = started.elapsed().as_secs_f64();
+    let cpu = cpu_ns(std::process::id())
+        .unwrap_or(0)
+        .saturating_sub(cpu_start);
+    (count as f64 / wall, count as f64 * 1e9 / cpu.max(1) as f64)
 }
 
 /// What a throughput run measured.
@@ -213,6 +230,8 @@ pub fn core_verify_rate(addr: SocketAddr, duration: Duration) -> f64 {
 pub struct BenchResult {
     /// Requests answered 200 per second, after the warm-up.
     pub per_second: f64,
+    /// Requests answered 200 per second of the server's CPU time.
+    pub per_cpu_second: Option<f64>,
     /// Answers other than 200 (must be zero).
     pub failures: u64,
     /// The server's RSS in KiB at the start, middle and end of the run.
@@ -266,17 +285,23 @@ pub async fn bench(
     let start_count = done.load(Ordering::Relaxed);
     let started = Instant::now();
     let rss_start = pid.and_then(rss_kib);
+    let cpu_start = pid.and_then(cpu_ns);
     tokio::time::sleep(duration / 2).await;
     let rss_middle = pid.and_then(rss_kib);
     tokio::time::sleep(duration.saturating_sub(started.elapsed())).await;
     let end_count = done.load(Ordering::Relaxed);
     let elapsed = started.elapsed();
     let rss_end = pid.and_then(rss_kib);
+    let cpu_end = pid.and_then(cpu_ns);
     for task in tasks {
         task.await.ok();
     }
+    let answered = (end_count - start_count) as f64;
     BenchResult {
-        per_second: (end_count - start_count) as f64 / elapsed.as_secs_f64(),
+        per_second: answered / elapsed.as_secs_f64(),
+        per_cpu_second: cpu_start
+            .zip(cpu_end)
+            .map(|(start, end)| answered * 1e9 / end.saturating_sub(start).max(1) as f64),
         failures: failures.load(Ordering::Relaxed),
         rss_kib: [rss_start, rss_middle, rss_end],
     }
@@ -639,8 +664,9 @@ fn main() {
         Some("core") => {
             let seconds: u64 = argument(&args, 2, "SECONDS");
             let addr: SocketAddr = "127.0.0.1:8000".parse().expect("an address");
-            let rate = core_verify_rate(addr, Duration::from_secs(seconds.min(120)));
-            println!("core_verify_per_second {rate:.0}");
+            let (wall, cpu) = core_verify_rate(addr, Duration::from_secs(seconds.min(120)));
+            println!("core_verify_per_second {wall:.0}");
+            println!("core_verify_per_cpu_second {cpu:.0}");
         }
         Some("bench") => {
             let addr: SocketAddr = argument(&args, 2, "ADDR");
@@ -655,6 +681,9 @@ fn main() {
                 pid,
             ));
             println!("endpoint_run_per_second {:.0}", result.per_second);
+            if let Some(per_cpu_second) = result.per_cpu_second {
+                println!("endpoint_run_per_cpu_second {per_cpu_second:.0}");
+            }
             println!("failures {}", result.failures);
             let [start, middle, end] = result.rss_kib;
             println!("server_rss_kib start {start:?} middle {middle:?} end {end:?}");

@@ -232,6 +232,8 @@ pub struct BenchResult {
     pub per_second: f64,
     /// Requests answered 200 per second of the server's CPU time.
     pub per_cpu_second: Option<f64>,
+    /// Requests answered 200 in all, warm-up included.
+    pub answered: u64,
     /// Answers other than 200 (must be zero).
     pub failures: u64,
     /// The server's RSS in KiB at the start, middle and end of the run.
@@ -302,6 +304,7 @@ pub async fn bench(
         per_cpu_second: cpu_start
             .zip(cpu_end)
             .map(|(start, end)| answered * 1e9 / end.saturating_sub(start).max(1) as f64),
+        answered: done.load(Ordering::Relaxed),
         failures: failures.load(Ordering::Relaxed),
         rss_kib: [rss_start, rss_middle, rss_end],
     }
@@ -684,6 +687,7 @@ fn main() {
             if let Some(per_cpu_second) = result.per_cpu_second {
                 println!("endpoint_run_per_cpu_second {per_cpu_second:.0}");
             }
+            println!("answered {}", result.answered);
             println!("failures {}", result.failures);
             let [start, middle, end] = result.rss_kib;
             println!("server_rss_kib start {start:?} middle {middle:?} end {end:?}");

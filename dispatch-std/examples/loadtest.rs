@@ -41,8 +41,17 @@ pub fn now() -> i64 {
 
 /// The server's resident memory in KiB, from `/proc/PID/status`.
 pub fn rss_kib(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmRSS:")
+}
+
+/// The most resident memory the server has had, in KiB (`VmHWM`).
+pub fn peak_rss_kib(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmHWM:")
+}
+
+fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+    let line = status.lines().find(|line| line.starts_with(field))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
@@ -725,8 +734,10 @@ fn main() {
                 println!("WRONG {wrong}");
             }
             println!(
-                "server_rss_kib before {:?} after {:?}",
-                report.rss_kib[0], report.rss_kib[1]
+                "server_rss_kib before {:?} after {:?} peak_so_far {:?}",
+                report.rss_kib[0],
+                report.rss_kib[1],
+                pid.and_then(peak_rss_kib)
             );
             println!("elapsed_seconds {:.1}", started.elapsed().as_secs_f64());
             if !report.wrong.is_empty() || report.server_errors > 0 {

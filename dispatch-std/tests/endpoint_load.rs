@@ -1,0 +1,63 @@
+//! A small load and fault run in CI, with the code of `examples/loadtest.rs`:
+//! many concurrent clients on 127.0.0.1 send a mix of valid, tampered,
+//! expired, malformed, unsigned, oversized and lying-length signed requests,
+//! plus clients that stall mid-body and oversized chunked bodies. Every valid
+//! request must run, every other one must get its own refusal with a Connect
+//! JSON body, nothing may get a 5xx, and the server must keep serving.
+
+mod endpoint_support;
+
+#[allow(dead_code, unreachable_pub)]
+#[path = "../examples/loadtest.rs"]
+mod loadtest;
+
+use core::time::Duration;
+
+use dispatch_std::endpoint::Endpoint;
+use endpoint_support::{GUARD, Server, registry};
+
+/// This process's resident memory in KiB.
+fn own_rss_kib() -> u64 {
+    loadtest::rss_kib(std::process::id()).expect("/proc/self/status has VmRSS")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_concurrent_fault_mix_gets_only_proper_answers() {
+    let limit = 64 * 1024;
+    let server = Server::start(
+        Endpoint::new(registry())
+            .verification_key(Some(loadtest::signing_key().verifying_key()))
+            .body_limit(limit)
+            .read_timeout(Some(Duration::from_millis(300))),
+    )
+    .await;
+    let before = own_rss_kib();
+
+    let report = tokio::time::timeout(
+        4 * GUARD,
+        loadtest::faults(server.addr, 240, 32, limit, GUARD, None),
+    )
+    .await
+    .expect("the fault run did not finish");
+
+    assert!(report.wrong.is_empty(), "{:#?}", report.wrong);
+    assert_eq!(report.wrong_accepts, 0);
+    assert_eq!(report.server_errors, 0);
+    assert_eq!(report.sent.values().sum::<u64>(), 240);
+    assert_eq!(
+        report.sent.len(),
+        8,
+        "every kind was sent: {:?}",
+        report.sent
+    );
+    assert_eq!(report.stalls_timed_out, 32 / 8 + 1);
+    assert_eq!(report.chunked_refused, loadtest::CHUNKED_CLIENTS as u64);
+
+    // The server still runs valid requests after all that…
+    let again = loadtest::faults(server.addr, 8, 2, limit, GUARD, None).await;
+    assert!(again.wrong.is_empty(), "{:#?}", again.wrong);
+    // …and the memory the run left behind is bounded (clients included).
+    let grown = own_rss_kib().saturating_sub(before);
+    assert!(grown < 64 * 1024, "RSS grew by {grown} KiB");
+    server.shutdown().await;
+}

@@ -31,6 +31,11 @@ fn main() -> Result<(), Box<dyn core::error::Error>> {
     prost_build::Config::new()
         // BTreeMap, not HashMap: the messages must build without std.
         .btree_map(["."])
+        // `prost::Name` on every message: its full name, for the JSON codec's
+        // registry look-ups, and its `Any` type URL, with the domain dispatch-py
+        // uses for the protocol's own types (wire.md section 5).
+        .enable_type_names()
+        .type_name_domain([".dispatch.sdk"], "buf.build/stealthrocket/dispatch-proto")
         .compile_fds(descriptors)?;
 
     println!("cargo:rerun-if-changed=proto");

@@ -1,1 +1,1213 @@
-//! (placeholder; being written)
+//! RFC 8941 structured fields: a strict, bounded, zero-copy parser and a
+//! canonical serializer, for what request signatures need.
+//!
+//! Supported: dictionaries, items, inner lists, parameters, and the bare item
+//! types Integer, Decimal, String, Token, Byte Sequence and Boolean. (Top-level
+//! lists are not needed by signatures and are not offered.)
+//!
+//! Parsing never allocates. A parsed value borrows from the input: strings,
+//! tokens and byte sequences are slices of it (byte sequences stay base64 text
+//! until [`ByteSequence::decode_into`] writes them into a caller's buffer), and
+//! dictionaries, inner lists and parameters keep their source text and walk it
+//! again when iterated. Every input is checked completely by `parse`, so that
+//! walk cannot fail.
+//!
+//! Bounds (an input beyond them is an [`Error`], never a larger allocation):
+//! [`MAX_INPUT_LEN`] bytes, [`MAX_MEMBERS`] dictionary members,
+//! [`MAX_INNER_LIST_ITEMS`] items per inner list and [`MAX_PARAMETERS`]
+//! parameters per item or inner list.
+//!
+//! Duplicates follow RFC 8941: a repeated dictionary key or parameter key keeps
+//! the position of its first occurrence and the value of its last.
+//!
+//! Byte sequences must be padded, canonical standard base64 (RFC 8941 §4.2.7
+//! allows a parser to accept missing padding; this one deliberately does not).
+//!
+//! ```
+//! use dispatch_core::sfv::{BareItem, Dictionary, Member};
+//! let dict = Dictionary::parse(br#"sig=("@method" "@path");created=1618884473"#).unwrap();
+//! let Some(Member::InnerList(list)) = dict.get("sig") else { panic!() };
+//! assert_eq!(list.len(), 2);
+//! assert_eq!(list.params().get("created"), Some(BareItem::Integer(1618884473)));
+//! let mut out = [0u8; 64];
+//! let text = dispatch_core::sfv::write_to(&mut out, &list).unwrap();
+//! assert_eq!(text, r#"("@method" "@path");created=1618884473"#);
+//! ```
+
+use core::fmt::{self, Write};
+
+use base64ct::{Base64, Encoding};
+
+/// The longest field value accepted, in bytes.
+pub const MAX_INPUT_LEN: usize = 4096;
+/// The most members (counting repeated keys) a dictionary may have.
+pub const MAX_MEMBERS: usize = 16;
+/// The most items an inner list may have.
+pub const MAX_INNER_LIST_ITEMS: usize = 32;
+/// The most parameters (counting repeated keys) one item or inner list may have.
+pub const MAX_PARAMETERS: usize = 16;
+
+/// Why a field value is not a valid structured field (or is beyond our bounds).
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// The input is longer than [`MAX_INPUT_LEN`].
+    TooLong,
+    /// The input contains a byte outside ASCII.
+    NonAscii,
+    /// An item was expected but the input is empty.
+    Empty,
+    /// A key does not start with a lower-case letter or `*`.
+    InvalidKey,
+    /// A dictionary member is followed by something other than `,`.
+    ExpectedComma,
+    /// A `,` is followed by nothing.
+    TrailingComma,
+    /// More than [`MAX_MEMBERS`] dictionary members.
+    TooManyMembers,
+    /// More than [`MAX_INNER_LIST_ITEMS`] items in an inner list.
+    TooManyItems,
+    /// More than [`MAX_PARAMETERS`] parameters on one item or inner list.
+    TooManyParameters,
+    /// An inner list has no closing `)`.
+    UnterminatedInnerList,
+    /// An inner-list item is followed by something other than a space or `)`.
+    ExpectedItemSeparator,
+    /// A bare item starts with a character that begins no item type.
+    InvalidBareItem,
+    /// A `-` is not followed by a digit.
+    NumberWithoutDigits,
+    /// An integer has more than 15 digits.
+    IntegerTooLong,
+    /// A decimal has more than 12 integer digits.
+    DecimalTooLong,
+    /// A decimal has more than 3 fractional digits.
+    DecimalFractionTooLong,
+    /// A decimal ends with its `.`.
+    DecimalEndsWithDot,
+    /// A string holds a character that is not printable ASCII.
+    InvalidStringCharacter,
+    /// A string holds a `\` not followed by `"` or `\`.
+    InvalidEscape,
+    /// A string has no closing `"`.
+    UnterminatedString,
+    /// A byte sequence holds a character outside the base64 alphabet.
+    InvalidByteSequenceCharacter,
+    /// A byte sequence has no closing `:`.
+    UnterminatedByteSequence,
+    /// A byte sequence is not padded, canonical base64.
+    InvalidBase64,
+    /// A `?` is not followed by `0` or `1`.
+    InvalidBoolean,
+    /// Characters follow a complete value.
+    TrailingCharacters,
+}
+
+impl Error {
+    /// A short description in plain words.
+    pub const fn message(self) -> &'static str {
+        match self {
+            Error::TooLong => "the field value is too long",
+            Error::NonAscii => "the field value contains non-ASCII bytes",
+            Error::Empty => "the field value is empty",
+            Error::InvalidKey => "a key is not a valid structured-field key",
+            Error::ExpectedComma => "a dictionary member is not followed by a comma",
+            Error::TrailingComma => "the field value ends with a comma",
+            Error::TooManyMembers => "the dictionary has too many members",
+            Error::TooManyItems => "the inner list has too many items",
+            Error::TooManyParameters => "there are too many parameters",
+            Error::UnterminatedInnerList => "an inner list is not closed",
+            Error::ExpectedItemSeparator => "inner-list items are not separated by spaces",
+            Error::InvalidBareItem => "a value does not start like any structured-field type",
+            Error::NumberWithoutDigits => "a number has no digits",
+            Error::IntegerTooLong => "an integer has more than 15 digits",
+            Error::DecimalTooLong => "a decimal has more than 12 integer digits",
+            Error::DecimalFractionTooLong => "a decimal has more than 3 fractional digits",
+            Error::DecimalEndsWithDot => "a decimal ends with a dot",
+            Error::InvalidStringCharacter => "a string holds a character that is not printable",
+            Error::InvalidEscape => "a string holds an invalid escape",
+            Error::UnterminatedString => "a string is not closed",
+            Error::InvalidByteSequenceCharacter => "a byte sequence holds a non-base64 character",
+            Error::UnterminatedByteSequence => "a byte sequence is not closed",
+            Error::InvalidBase64 => "a byte sequence is not padded, canonical base64",
+            Error::InvalidBoolean => "a boolean is not ?0 or ?1",
+            Error::TrailingCharacters => "characters follow the value",
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Values
+
+/// A bare item: the value of an item or of a parameter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BareItem<'a> {
+    /// An Integer (at most 15 digits).
+    Integer(i64),
+    /// A Decimal.
+    Decimal(Decimal),
+    /// A String.
+    String(SfString<'a>),
+    /// A Token.
+    Token(Token<'a>),
+    /// A Byte Sequence, still as base64 text.
+    ByteSequence(ByteSequence<'a>),
+    /// A Boolean.
+    Boolean(bool),
+}
+
+impl<'a> BareItem<'a> {
+    /// The Integer, if this is one.
+    pub const fn as_integer(&self) -> Option<i64> {
+        match self {
+            BareItem::Integer(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    /// The String, if this is one.
+    pub const fn as_string(&self) -> Option<SfString<'a>> {
+        match self {
+            BareItem::String(s) => Some(*s),
+            _ => None,
+        }
+    }
+
+    /// The Byte Sequence, if this is one.
+    pub const fn as_byte_sequence(&self) -> Option<ByteSequence<'a>> {
+        match self {
+            BareItem::ByteSequence(b) => Some(*b),
+            _ => None,
+        }
+    }
+}
+
+/// A Decimal, held exactly as thousandths (RFC 8941 allows 3 fractional digits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decimal {
+    /// The value times 1000.
+    pub thousandths: i64,
+}
+
+/// A String, borrowed. Either the escaped text found between the quotes of a
+/// parsed value, or plain text given by a caller (escaped when serialized).
+#[derive(Clone, Copy, Debug)]
+pub struct SfString<'a> {
+    text: &'a str,
+    escaped: bool,
+}
+
+impl<'a> SfString<'a> {
+    /// A String holding `text`, if every character is printable ASCII.
+    pub fn new(text: &'a str) -> Result<Self, Error> {
+        if text.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
+            Ok(SfString {
+                text,
+                escaped: false,
+            })
+        } else {
+            Err(Error::InvalidStringCharacter)
+        }
+    }
+
+    /// The characters of the string, unescaped.
+    pub fn chars(&self) -> impl Iterator<Item = u8> + 'a {
+        let escaped = self.escaped;
+        let mut pending_escape = false;
+        self.text.bytes().filter(move |&b| {
+            if escaped && !pending_escape && b == b'\\' {
+                pending_escape = true;
+                false
+            } else {
+                pending_escape = false;
+                true
+            }
+        })
+    }
+
+    /// Whether the unescaped string equals `other`.
+    pub fn eq_str(&self, other: &str) -> bool {
+        if !self.escaped {
+            return self.text == other;
+        }
+        let mut theirs = other.bytes();
+        self.chars().all(|c| theirs.next() == Some(c)) && theirs.next().is_none()
+    }
+
+    /// The text if it needs no unescaping (no `\` inside), else `None`.
+    pub fn as_plain_str(&self) -> Option<&'a str> {
+        if !self.escaped || !self.text.contains('\\') {
+            Some(self.text)
+        } else {
+            None
+        }
+    }
+}
+
+impl PartialEq for SfString<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.chars().eq(other.chars())
+    }
+}
+impl Eq for SfString<'_> {}
+
+/// A Token, borrowed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Token<'a>(&'a str);
+
+impl<'a> Token<'a> {
+    /// A Token holding `text`, if it is a valid token.
+    pub fn new(text: &'a str) -> Result<Self, Error> {
+        let mut cur = Cursor::new(text);
+        let token = cur.parse_token()?;
+        if cur.at_end() {
+            Ok(token)
+        } else {
+            Err(Error::TrailingCharacters)
+        }
+    }
+
+    /// The token text.
+    pub const fn as_str(&self) -> &'a str {
+        self.0
+    }
+}
+
+/// A Byte Sequence, borrowed as its (validated, padded, canonical) base64 text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ByteSequence<'a>(&'a str);
+
+impl<'a> ByteSequence<'a> {
+    /// A Byte Sequence from standard padded base64 text, if it is canonical.
+    pub fn from_base64(text: &'a str) -> Result<Self, Error> {
+        validate_base64(text)?;
+        Ok(ByteSequence(text))
+    }
+
+    /// The base64 text.
+    pub const fn base64(&self) -> &'a str {
+        self.0
+    }
+
+    /// The number of bytes it decodes to.
+    pub fn decoded_len(&self) -> usize {
+        let text = self.0.as_bytes();
+        let padding = text.iter().rev().take_while(|&&b| b == b'=').count();
+        (text.len() / 4 * 3).saturating_sub(padding)
+    }
+
+    /// Decodes into `out`, returning the bytes written; `None` if `out` is
+    /// shorter than [`ByteSequence::decoded_len`].
+    pub fn decode_into<'o>(&self, out: &'o mut [u8]) -> Option<&'o [u8]> {
+        Base64::decode(self.0, out).ok()
+    }
+}
+
+/// Checks padded, canonical standard base64 (what `Base64::decode` accepts),
+/// without decoding.
+fn validate_base64(text: &str) -> Result<(), Error> {
+    let bytes = text.as_bytes();
+    if !bytes.len().is_multiple_of(4) {
+        return Err(Error::InvalidBase64);
+    }
+    let padding = bytes.iter().rev().take_while(|&&b| b == b'=').count();
+    if padding > 2 {
+        return Err(Error::InvalidBase64);
+    }
+    let data = bytes.get(..bytes.len() - padding).unwrap_or_default();
+    let mut last = 0u8;
+    for &b in data {
+        last = match b {
+            b'A'..=b'Z' => b - b'A',
+            b'a'..=b'z' => b - b'a' + 26,
+            b'0'..=b'9' => b - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => return Err(Error::InvalidBase64),
+            _ => return Err(Error::InvalidByteSequenceCharacter),
+        };
+    }
+    // The bits the padding leaves unused must be zero, or the text is not canonical.
+    let unused_mask = match padding {
+        1 => 0b11,
+        2 => 0b1111,
+        _ => 0,
+    };
+    if last & unused_mask != 0 {
+        return Err(Error::InvalidBase64);
+    }
+    Ok(())
+}
+
+/// An item: a bare item with its parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Item<'a> {
+    /// The value.
+    pub bare: BareItem<'a>,
+    /// Its parameters.
+    pub params: Parameters<'a>,
+}
+
+impl<'a> Item<'a> {
+    /// Parses a whole field value as an item.
+    pub fn parse(input: &'a [u8]) -> Result<Self, Error> {
+        let mut cur = Cursor::top_level(input)?;
+        if cur.at_end() {
+            return Err(Error::Empty);
+        }
+        let item = cur.parse_item()?;
+        cur.finish()?;
+        Ok(item)
+    }
+}
+
+/// Parameters, in order, with RFC 8941's duplicate rule applied on reading.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Parameters<'a> {
+    /// The source text, from the first `;` to the end of the last parameter.
+    raw: &'a str,
+    /// Distinct keys.
+    len: usize,
+    /// Whether some key repeats (then reading takes the slow path).
+    has_duplicates: bool,
+}
+
+impl<'a> Parameters<'a> {
+    /// The value of `key` (its last occurrence), if present.
+    pub fn get(&self, key: &str) -> Option<BareItem<'a>> {
+        self.raw_iter()
+            .filter(|(k, _)| *k == key)
+            .last()
+            .map(|(_, v)| v)
+    }
+
+    /// The number of distinct keys.
+    pub const fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether there are no parameters.
+    pub const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Distinct keys in the order of their first occurrence, each with its last value.
+    pub fn iter(&self) -> impl Iterator<Item = (&'a str, BareItem<'a>)> + 'a {
+        let this = *self;
+        self.raw_iter()
+            .enumerate()
+            .filter_map(move |(i, (key, value))| {
+                if !this.has_duplicates {
+                    return Some((key, value));
+                }
+                if this.raw_iter().take(i).any(|(k, _)| k == key) {
+                    return None;
+                }
+                Some((key, this.get(key).unwrap_or(value)))
+            })
+    }
+
+    fn raw_iter(&self) -> impl Iterator<Item = (&'a str, BareItem<'a>)> + 'a {
+        let mut cur = Cursor::new(self.raw);
+        core::iter::from_fn(move || cur.parse_one_parameter().ok().flatten())
+    }
+}
+
+/// An inner list: items in parentheses, with parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InnerList<'a> {
+    /// The source text between `(` and `)`.
+    items_raw: &'a str,
+    len: usize,
+    params: Parameters<'a>,
+}
+
+impl<'a> InnerList<'a> {
+    /// Parses a whole text as one inner list with its parameters (the form of a
+    /// `Signature-Input` member value).
+    pub fn parse(input: &'a [u8]) -> Result<Self, Error> {
+        let mut cur = Cursor::top_level(input)?;
+        let list = cur.parse_inner_list()?;
+        cur.finish()?;
+        Ok(list)
+    }
+
+    /// The number of items.
+    pub const fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the list has no items.
+    pub const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The items, in order.
+    pub fn items(&self) -> impl Iterator<Item = Item<'a>> + 'a {
+        let mut cur = Cursor::new(self.items_raw);
+        core::iter::from_fn(move || {
+            cur.skip_sp();
+            if cur.at_end() {
+                None
+            } else {
+                cur.parse_item().ok()
+            }
+        })
+    }
+
+    /// The parameters of the list.
+    pub const fn params(&self) -> Parameters<'a> {
+        self.params
+    }
+}
+
+/// A dictionary member value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Member<'a> {
+    /// An item.
+    Item(Item<'a>),
+    /// An inner list.
+    InnerList(InnerList<'a>),
+}
+
+/// A dictionary, with RFC 8941's duplicate rule applied on reading.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dictionary<'a> {
+    raw: &'a str,
+    len: usize,
+}
+
+impl<'a> Dictionary<'a> {
+    /// Parses a whole field value as a dictionary. An empty value is an empty
+    /// dictionary (RFC 8941 §4.2).
+    pub fn parse(input: &'a [u8]) -> Result<Self, Error> {
+        let mut cur = Cursor::top_level(input)?;
+        let raw = cur.rest();
+        let mut keys: [&str; MAX_MEMBERS] = [""; MAX_MEMBERS];
+        let mut count = 0usize;
+        let mut distinct = 0usize;
+        while !cur.at_end() {
+            let (key, _) = cur.parse_member()?;
+            let seen = keys.get(..count).unwrap_or_default().contains(&key);
+            let slot = keys.get_mut(count).ok_or(Error::TooManyMembers)?;
+            *slot = key;
+            count += 1;
+            if !seen {
+                distinct += 1;
+            }
+            cur.skip_ows();
+            if cur.at_end() {
+                break;
+            }
+            if !cur.eat(b',') {
+                return Err(Error::ExpectedComma);
+            }
+            cur.skip_ows();
+            if cur.at_end() {
+                return Err(Error::TrailingComma);
+            }
+        }
+        Ok(Dictionary { raw, len: distinct })
+    }
+
+    /// The number of distinct keys.
+    pub const fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the dictionary is empty.
+    pub const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The value of `key` (its last occurrence), if present.
+    pub fn get(&self, key: &str) -> Option<Member<'a>> {
+        self.raw_iter()
+            .filter(|(k, _)| *k == key)
+            .last()
+            .map(|(_, v)| v)
+    }
+
+    /// Distinct keys in the order of their first occurrence, each with its last value.
+    pub fn iter(&self) -> impl Iterator<Item = (&'a str, Member<'a>)> + 'a {
+        let this = *self;
+        self.raw_iter()
+            .enumerate()
+            .filter_map(move |(i, (key, value))| {
+                if this.raw_iter().take(i).any(|(k, _)| k == key) {
+                    return None;
+                }
+                Some((key, this.get(key).unwrap_or(value)))
+            })
+    }
+
+    fn raw_iter(&self) -> impl Iterator<Item = (&'a str, Member<'a>)> + 'a {
+        let mut cur = Cursor::new(self.raw);
+        core::iter::from_fn(move || {
+            cur.skip_ows();
+            cur.eat(b',');
+            cur.skip_ows();
+            if cur.at_end() {
+                None
+            } else {
+                cur.parse_member().ok()
+            }
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Parser
+
+struct Cursor<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(text: &'a str) -> Self {
+        Cursor { text, pos: 0 }
+    }
+
+    /// Checks length and ASCII, and drops surrounding spaces (RFC 8941 §4.2).
+    fn top_level(input: &'a [u8]) -> Result<Self, Error> {
+        if input.len() > MAX_INPUT_LEN {
+            return Err(Error::TooLong);
+        }
+        if !input.is_ascii() {
+            return Err(Error::NonAscii);
+        }
+        let text = core::str::from_utf8(input).map_err(|_| Error::NonAscii)?;
+        Ok(Cursor::new(text.trim_matches(' ')))
+    }
+
+    fn finish(&mut self) -> Result<(), Error> {
+        if self.at_end() {
+            Ok(())
+        } else {
+            Err(Error::TrailingCharacters)
+        }
+    }
+
+    fn rest(&self) -> &'a str {
+        self.text.get(self.pos..).unwrap_or_default()
+    }
+
+    fn since(&self, start: usize) -> &'a str {
+        self.text.get(start..self.pos).unwrap_or_default()
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.pos).copied()
+    }
+
+    fn at_end(&self) -> bool {
+        self.pos >= self.text.len()
+    }
+
+    fn eat(&mut self, b: u8) -> bool {
+        if self.peek() == Some(b) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn skip_sp(&mut self) {
+        while self.eat(b' ') {}
+    }
+
+    fn skip_ows(&mut self) {
+        while self.eat(b' ') || self.eat(b'\t') {}
+    }
+
+    fn parse_key(&mut self) -> Result<&'a str, Error> {
+        let start = self.pos;
+        match self.peek() {
+            Some(b'a'..=b'z' | b'*') => self.pos += 1,
+            _ => return Err(Error::InvalidKey),
+        }
+        while let Some(b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' | b'.' | b'*') = self.peek() {
+            self.pos += 1;
+        }
+        Ok(self.since(start))
+    }
+
+    fn parse_member(&mut self) -> Result<(&'a str, Member<'a>), Error> {
+        let key = self.parse_key()?;
+        if self.eat(b'=') {
+            let member = if self.peek() == Some(b'(') {
+                Member::InnerList(self.parse_inner_list()?)
+            } else {
+                Member::Item(self.parse_item()?)
+            };
+            Ok((key, member))
+        } else {
+            let params = self.parse_parameters()?;
+            Ok((
+                key,
+                Member::Item(Item {
+                    bare: BareItem::Boolean(true),
+                    params,
+                }),
+            ))
+        }
+    }
+
+    fn parse_inner_list(&mut self) -> Result<InnerList<'a>, Error> {
+        if !self.eat(b'(') {
+            return Err(Error::InvalidBareItem);
+        }
+        let start = self.pos;
+        let mut len = 0usize;
+        loop {
+            self.skip_sp();
+            if self.peek() == Some(b')') {
+                let items_raw = self.since(start);
+                self.pos += 1;
+                let params = self.parse_parameters()?;
+                return Ok(InnerList {
+                    items_raw,
+                    len,
+                    params,
+                });
+            }
+            if self.at_end() {
+                return Err(Error::UnterminatedInnerList);
+            }
+            self.parse_item()?;
+            len += 1;
+            if len > MAX_INNER_LIST_ITEMS {
+                return Err(Error::TooManyItems);
+            }
+            match self.peek() {
+                Some(b' ' | b')') => {}
+                None => return Err(Error::UnterminatedInnerList),
+                Some(_) => return Err(Error::ExpectedItemSeparator),
+            }
+        }
+    }
+
+    fn parse_item(&mut self) -> Result<Item<'a>, Error> {
+        let bare = self.parse_bare_item()?;
+        let params = self.parse_parameters()?;
+        Ok(Item { bare, params })
+    }
+
+    fn parse_parameters(&mut self) -> Result<Parameters<'a>, Error> {
+        let start = self.pos;
+        let mut keys: [&str; MAX_PARAMETERS] = [""; MAX_PARAMETERS];
+        let mut count = 0usize;
+        let mut distinct = 0usize;
+        let mut has_duplicates = false;
+        while let Some((key, _)) = self.parse_one_parameter()? {
+            let seen = keys.get(..count).unwrap_or_default().contains(&key);
+            let slot = keys.get_mut(count).ok_or(Error::TooManyParameters)?;
+            *slot = key;
+            count += 1;
+            if seen {
+                has_duplicates = true;
+            } else {
+                distinct += 1;
+            }
+        }
+        Ok(Parameters {
+            raw: self.since(start),
+            len: distinct,
+            has_duplicates,
+        })
+    }
+
+    /// One `;key[=value]`, or `None` when no `;` follows.
+    fn parse_one_parameter(&mut self) -> Result<Option<(&'a str, BareItem<'a>)>, Error> {
+        if !self.eat(b';') {
+            return Ok(None);
+        }
+        self.skip_sp();
+        let key = self.parse_key()?;
+        let value = if self.eat(b'=') {
+            self.parse_bare_item()?
+        } else {
+            BareItem::Boolean(true)
+        };
+        Ok(Some((key, value)))
+    }
+
+    fn parse_bare_item(&mut self) -> Result<BareItem<'a>, Error> {
+        match self.peek() {
+            Some(b'-' | b'0'..=b'9') => self.parse_number(),
+            Some(b'"') => self.parse_string().map(BareItem::String),
+            Some(b'A'..=b'Z' | b'a'..=b'z' | b'*') => self.parse_token().map(BareItem::Token),
+            Some(b':') => self.parse_byte_sequence().map(BareItem::ByteSequence),
+            Some(b'?') => self.parse_boolean().map(BareItem::Boolean),
+            None => Err(Error::Empty),
+            Some(_) => Err(Error::InvalidBareItem),
+        }
+    }
+
+    fn parse_number(&mut self) -> Result<BareItem<'a>, Error> {
+        let negative = self.eat(b'-');
+        let mut int_part: i64 = 0;
+        let mut int_digits = 0usize;
+        while let Some(d @ b'0'..=b'9') = self.peek() {
+            self.pos += 1;
+            int_digits += 1;
+            if int_digits > 15 {
+                return Err(Error::IntegerTooLong);
+            }
+            int_part = int_part * 10 + i64::from(d - b'0');
+        }
+        if int_digits == 0 {
+            return Err(Error::NumberWithoutDigits);
+        }
+        let sign = if negative { -1 } else { 1 };
+        if !self.eat(b'.') {
+            return Ok(BareItem::Integer(sign * int_part));
+        }
+        if int_digits > 12 {
+            return Err(Error::DecimalTooLong);
+        }
+        let mut frac: i64 = 0;
+        let mut frac_digits = 0u32;
+        while let Some(d @ b'0'..=b'9') = self.peek() {
+            self.pos += 1;
+            frac_digits += 1;
+            if frac_digits > 3 {
+                return Err(Error::DecimalFractionTooLong);
+            }
+            frac = frac * 10 + i64::from(d - b'0');
+        }
+        if frac_digits == 0 {
+            return Err(Error::DecimalEndsWithDot);
+        }
+        let frac = frac * 10i64.pow(3 - frac_digits);
+        Ok(BareItem::Decimal(Decimal {
+            thousandths: sign * (int_part * 1000 + frac),
+        }))
+    }
+
+    fn parse_string(&mut self) -> Result<SfString<'a>, Error> {
+        self.pos += 1; // the opening quote
+        let start = self.pos;
+        loop {
+            match self.peek() {
+                None => return Err(Error::UnterminatedString),
+                Some(b'"') => {
+                    let text = self.since(start);
+                    self.pos += 1;
+                    return Ok(SfString {
+                        text,
+                        escaped: true,
+                    });
+                }
+                Some(b'\\') => {
+                    self.pos += 1;
+                    match self.peek() {
+                        Some(b'"' | b'\\') => self.pos += 1,
+                        None => return Err(Error::UnterminatedString),
+                        Some(_) => return Err(Error::InvalidEscape),
+                    }
+                }
+                Some(0x20..=0x7e) => self.pos += 1,
+                Some(_) => return Err(Error::InvalidStringCharacter),
+            }
+        }
+    }
+
+    fn parse_token(&mut self) -> Result<Token<'a>, Error> {
+        let start = self.pos;
+        match self.peek() {
+            Some(b'A'..=b'Z' | b'a'..=b'z' | b'*') => self.pos += 1,
+            _ => return Err(Error::InvalidBareItem),
+        }
+        while let Some(b) = self.peek() {
+            if is_tchar(b) || b == b':' || b == b'/' {
+                self.pos += 1;
+            } else {
+                break;
+            }
+        }
+        Ok(Token(self.since(start)))
+    }
+
+    fn parse_byte_sequence(&mut self) -> Result<ByteSequence<'a>, Error> {
+        self.pos += 1; // the opening colon
+        let start = self.pos;
+        loop {
+            match self.peek() {
+                None => return Err(Error::UnterminatedByteSequence),
+                Some(b':') => break,
+                Some(b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'+' | b'/' | b'=') => self.pos += 1,
+                Some(_) => return Err(Error::InvalidByteSequenceCharacter),
+            }
+        }
+        let text = self.since(start);
+        self.pos += 1;
+        ByteSequence::from_base64(text)
+    }
+
+    fn parse_boolean(&mut self) -> Result<bool, Error> {
+        self.pos += 1; // the question mark
+        let value = match self.peek() {
+            Some(b'1') => true,
+            Some(b'0') => false,
+            _ => return Err(Error::InvalidBoolean),
+        };
+        self.pos += 1;
+        Ok(value)
+    }
+}
+
+/// RFC 9110 `tchar`.
+pub(crate) fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+// ---------------------------------------------------------------------------
+// Serializer
+
+/// Writes a key, checking it is a valid key.
+pub fn write_key(w: &mut impl Write, key: &str) -> fmt::Result {
+    let mut cur = Cursor::new(key);
+    match cur.parse_key() {
+        Ok(_) if cur.at_end() => w.write_str(key),
+        _ => Err(fmt::Error),
+    }
+}
+
+/// Writes one parameter: `;key` for a true Boolean, else `;key=value`.
+pub fn write_parameter(w: &mut impl Write, key: &str, value: &BareItem<'_>) -> fmt::Result {
+    w.write_char(';')?;
+    write_key(w, key)?;
+    if *value == BareItem::Boolean(true) {
+        return Ok(());
+    }
+    w.write_char('=')?;
+    write_bare_item(w, value)
+}
+
+/// Writes a bare item in canonical form.
+pub fn write_bare_item(w: &mut impl Write, value: &BareItem<'_>) -> fmt::Result {
+    match value {
+        BareItem::Integer(i) => {
+            if i.unsigned_abs() > 999_999_999_999_999 {
+                return Err(fmt::Error);
+            }
+            write!(w, "{i}")
+        }
+        BareItem::Decimal(d) => {
+            let abs = d.thousandths.unsigned_abs();
+            if abs / 1000 > 999_999_999_999 {
+                return Err(fmt::Error);
+            }
+            if d.thousandths < 0 {
+                w.write_char('-')?;
+            }
+            write!(w, "{}.", abs / 1000)?;
+            let frac = abs % 1000;
+            match (frac % 100, frac % 10) {
+                (0, _) => write!(w, "{}", frac / 100),
+                (_, 0) => write!(w, "{:02}", frac / 10),
+                _ => write!(w, "{frac:03}"),
+            }
+        }
+        BareItem::String(s) => {
+            w.write_char('"')?;
+            if s.escaped {
+                w.write_str(s.text)?;
+            } else {
+                for c in s.text.chars() {
+                    if c == '"' || c == '\\' {
+                        w.write_char('\\')?;
+                    }
+                    w.write_char(c)?;
+                }
+            }
+            w.write_char('"')
+        }
+        BareItem::Token(t) => w.write_str(t.0),
+        BareItem::ByteSequence(b) => write!(w, ":{}:", b.0),
+        BareItem::Boolean(b) => w.write_str(if *b { "?1" } else { "?0" }),
+    }
+}
+
+impl fmt::Display for BareItem<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_bare_item(f, self)
+    }
+}
+
+impl fmt::Display for Parameters<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.iter()
+            .try_for_each(|(key, value)| write_parameter(f, key, &value))
+    }
+}
+
+impl fmt::Display for Item<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_bare_item(f, &self.bare)?;
+        fmt::Display::fmt(&self.params, f)
+    }
+}
+
+impl fmt::Display for InnerList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_char('(')?;
+        for (i, item) in self.items().enumerate() {
+            if i > 0 {
+                f.write_char(' ')?;
+            }
+            fmt::Display::fmt(&item, f)?;
+        }
+        f.write_char(')')?;
+        fmt::Display::fmt(&self.params, f)
+    }
+}
+
+impl fmt::Display for Member<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Member::Item(item) => fmt::Display::fmt(item, f),
+            Member::InnerList(list) => fmt::Display::fmt(list, f),
+        }
+    }
+}
+
+impl fmt::Display for Dictionary<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (key, member)) in self.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            f.write_str(key)?;
+            match member {
+                Member::Item(Item {
+                    bare: BareItem::Boolean(true),
+                    params,
+                }) => fmt::Display::fmt(&params, f)?,
+                other => {
+                    f.write_char('=')?;
+                    fmt::Display::fmt(&other, f)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A [`core::fmt::Write`] into a fixed byte slice; writing past its end fails.
+#[derive(Debug)]
+pub struct SliceWriter<'b> {
+    buf: &'b mut [u8],
+    len: usize,
+}
+
+impl<'b> SliceWriter<'b> {
+    /// A writer at the start of `buf`.
+    pub fn new(buf: &'b mut [u8]) -> Self {
+        SliceWriter { buf, len: 0 }
+    }
+
+    /// The bytes written so far.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing was written.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The bytes written so far.
+    pub fn written(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or_default()
+    }
+
+    /// Appends raw bytes.
+    pub fn write_bytes(&mut self, bytes: &[u8]) -> fmt::Result {
+        let end = self.len.checked_add(bytes.len()).ok_or(fmt::Error)?;
+        let dst = self.buf.get_mut(self.len..end).ok_or(fmt::Error)?;
+        dst.copy_from_slice(bytes);
+        self.len = end;
+        Ok(())
+    }
+
+    /// The bytes written, as text, giving the buffer back.
+    pub fn into_str(self) -> &'b str {
+        let written = self.buf.get(..self.len).unwrap_or_default();
+        // Only `str`s and ASCII are ever written by this crate's serializers; a
+        // caller's `write_bytes` of non-UTF-8 yields an empty string here.
+        core::str::from_utf8(written).unwrap_or_default()
+    }
+
+    /// The bytes written, giving the buffer back.
+    pub fn into_bytes(self) -> &'b [u8] {
+        self.buf.get(..self.len).unwrap_or_default()
+    }
+}
+
+impl Write for SliceWriter<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.write_bytes(s.as_bytes())
+    }
+}
+
+/// Serializes `value` in canonical form into `buf`, returning the text, or
+/// `None` if it does not fit.
+pub fn write_to<'b>(buf: &'b mut [u8], value: &impl fmt::Display) -> Option<&'b str> {
+    let mut w = SliceWriter::new(buf);
+    write!(w, "{value}").ok()?;
+    Some(w.into_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(s: &str) -> Result<BareItem<'_>, Error> {
+        Item::parse(s.as_bytes()).map(|i| i.bare)
+    }
+
+    fn canon(input: &str) -> std::string::String {
+        let dict = Dictionary::parse(input.as_bytes()).unwrap();
+        std::format!("{dict}")
+    }
+
+    #[test]
+    fn dictionary_round_trips_canonically() {
+        assert_eq!(
+            canon(r#"sig=( "@method"  "@path" );created=0017; keyid="a\"b""#),
+            r#"sig=("@method" "@path");created=17;keyid="a\"b""#
+        );
+        assert_eq!(
+            canon("a, b=?0, c;x=1 ,\td=:AAE=:"),
+            "a, b=?0, c;x=1, d=:AAE=:"
+        );
+        assert_eq!(canon(""), "");
+        assert_eq!(canon("  a=1  "), "a=1");
+    }
+
+    #[test]
+    fn duplicates_keep_first_position_last_value() {
+        let d = Dictionary::parse(b"a=1, b=2, a=3").unwrap();
+        assert_eq!(d.len(), 2);
+        assert_eq!(std::format!("{d}"), "a=3, b=2");
+        let list = InnerList::parse(br#"("x");created=1;keyid="k";created=2"#).unwrap();
+        assert_eq!(list.params().len(), 2);
+        assert_eq!(std::format!("{list}"), r#"("x");created=2;keyid="k""#);
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(item("-0"), Ok(BareItem::Integer(0)));
+        assert_eq!(
+            item("999999999999999"),
+            Ok(BareItem::Integer(999_999_999_999_999))
+        );
+        assert_eq!(item("1000000000000000"), Err(Error::IntegerTooLong));
+        assert_eq!(item("-"), Err(Error::NumberWithoutDigits));
+        assert_eq!(item("1."), Err(Error::DecimalEndsWithDot));
+        assert_eq!(item("1.2345"), Err(Error::DecimalFractionTooLong));
+        assert_eq!(item("1234567890123.1"), Err(Error::DecimalTooLong));
+        assert_eq!(
+            item("-01.50"),
+            Ok(BareItem::Decimal(Decimal { thousandths: -1500 }))
+        );
+        let mut buf = [0u8; 32];
+        assert_eq!(write_to(&mut buf, &item("-01.50").unwrap()), Some("-1.5"));
+        assert_eq!(write_to(&mut buf, &item("2.000").unwrap()), Some("2.0"));
+        assert_eq!(write_to(&mut buf, &item("2.025").unwrap()), Some("2.025"));
+        assert_eq!(write_to(&mut buf, &item("2.02").unwrap()), Some("2.02"));
+    }
+
+    #[test]
+    fn strings_tokens_booleans() {
+        let s = item(r#""a\\b\"c""#).unwrap().as_string().unwrap();
+        assert!(s.eq_str(r#"a\b"c"#));
+        assert!(!s.eq_str(r#"a\b"#));
+        assert_eq!(item(r#""abc"#), Err(Error::UnterminatedString));
+        assert_eq!(item(r#""a\x""#), Err(Error::InvalidEscape));
+        assert_eq!(item("\"a\tb\""), Err(Error::InvalidStringCharacter));
+        assert_eq!(item("\"é\""), Err(Error::NonAscii));
+        assert_eq!(
+            item("foo/bar:baz"),
+            Ok(BareItem::Token(Token("foo/bar:baz")))
+        );
+        assert_eq!(item("?1"), Ok(BareItem::Boolean(true)));
+        assert_eq!(item("?2"), Err(Error::InvalidBoolean));
+        assert_eq!(item("@x"), Err(Error::InvalidBareItem));
+        assert_eq!(item(""), Err(Error::Empty));
+        assert_eq!(item("1 2"), Err(Error::TrailingCharacters));
+    }
+
+    #[test]
+    fn byte_sequences_are_strict() {
+        let b = item(":aGVsbG8=:").unwrap().as_byte_sequence().unwrap();
+        assert_eq!(b.decoded_len(), 5);
+        let mut out = [0u8; 5];
+        assert_eq!(b.decode_into(&mut out), Some(&b"hello"[..]));
+        assert_eq!(b.decode_into(&mut [0u8; 4]), None);
+        assert_eq!(item(":aGVsbG8:"), Err(Error::InvalidBase64));
+        assert_eq!(item(":aGVsbG9=:"), Err(Error::InvalidBase64));
+        assert_eq!(item(":aGV=sbG8:"), Err(Error::InvalidBase64));
+        assert_eq!(item(":aGV-bG8=:"), Err(Error::InvalidByteSequenceCharacter));
+        assert_eq!(item(":aGVsbG8="), Err(Error::UnterminatedByteSequence));
+        assert_eq!(item("::").map(|_| ()), Ok(()));
+    }
+
+    #[test]
+    fn structure_errors() {
+        let dict = |s: &str| Dictionary::parse(s.as_bytes()).map(|_| ());
+        assert_eq!(dict("A=1"), Err(Error::InvalidKey));
+        assert_eq!(dict("a=1,"), Err(Error::TrailingComma));
+        assert_eq!(dict("a=1 b=2"), Err(Error::ExpectedComma));
+        assert_eq!(dict("a=(1 2"), Err(Error::UnterminatedInnerList));
+        assert_eq!(dict("a=(1,2)"), Err(Error::ExpectedItemSeparator));
+        assert_eq!(dict("a=1;"), Err(Error::InvalidKey));
+        assert_eq!(dict("a=1;B=2"), Err(Error::InvalidKey));
+        let many: std::string::String = (0..=MAX_MEMBERS)
+            .map(|i| std::format!("k{i}=1"))
+            .collect::<std::vec::Vec<_>>()
+            .join(",");
+        assert_eq!(dict(&many), Err(Error::TooManyMembers));
+        let items = "x ".repeat(MAX_INNER_LIST_ITEMS + 1);
+        assert_eq!(dict(&std::format!("a=({items})")), Err(Error::TooManyItems));
+        let params = ";p".repeat(MAX_PARAMETERS + 1);
+        assert_eq!(
+            dict(&std::format!("a=1{params}")),
+            Err(Error::TooManyParameters)
+        );
+        assert_eq!(dict(&"a".repeat(MAX_INPUT_LEN + 1)), Err(Error::TooLong));
+    }
+
+    #[test]
+    fn boolean_members_and_parameters() {
+        let d = Dictionary::parse(b"a;x, b=?1;y=?0").unwrap();
+        assert_eq!(std::format!("{d}"), "a;x, b;y=?0");
+        let Some(Member::Item(item)) = d.get("a") else {
+            panic!()
+        };
+        assert_eq!(item.bare, BareItem::Boolean(true));
+        assert_eq!(item.params.get("x"), Some(BareItem::Boolean(true)));
+    }
+
+    #[test]
+    fn plain_strings_are_escaped_when_written() {
+        let s = SfString::new(r#"a"b\c"#).unwrap();
+        let mut buf = [0u8; 16];
+        assert_eq!(
+            write_to(&mut buf, &BareItem::String(s)),
+            Some(r#""a\"b\\c""#)
+        );
+        assert_eq!(SfString::new("a\nb"), Err(Error::InvalidStringCharacter));
+        assert!(s.eq_str(r#"a"b\c"#));
+    }
+}

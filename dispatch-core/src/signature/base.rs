@@ -1,0 +1,211 @@
+//! The RFC 9421 signature base (§2.5), for the components this crate supports.
+
+use core::fmt::Write as _;
+
+use super::request::{RequestView, write_field_value};
+use crate::sfv::{BareItem, InnerList, Item, MAX_INNER_LIST_ITEMS, SliceWriter};
+
+/// A covered component this crate can derive.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Component<'a> {
+    /// `@method`: the method, upper-cased.
+    Method,
+    /// `@authority`: the authority, lower-cased, port kept as given.
+    Authority,
+    /// `@path`: the raw path; empty is `/`.
+    Path,
+    /// `@query`: `?` and the raw query; `?` when there is none.
+    Query,
+    /// `@target-uri`: `scheme://authority path[?query]` as received (empty path is `/`).
+    TargetUri,
+    /// `@scheme`: the scheme, lower-cased.
+    Scheme,
+    /// An HTTP field, by its lower-case name.
+    Field(&'a str),
+}
+
+/// Why a component identifier cannot be used.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ComponentFault {
+    /// Not a String, not lower-case, empty, not a field name, or with parameters.
+    Malformed,
+    /// A derived component (`@…`) this crate does not support.
+    Unsupported,
+}
+
+impl<'a> Component<'a> {
+    /// The component an inner-list item names. Component parameters (`sf`,
+    /// `key`, `bs`, `req`, `tr`) are not supported and make it malformed.
+    pub fn from_item(item: &Item<'a>) -> Result<Self, ComponentFault> {
+        let BareItem::String(name) = item.bare else {
+            return Err(ComponentFault::Malformed);
+        };
+        if !item.params.is_empty() {
+            return Err(ComponentFault::Malformed);
+        }
+        let name = name.as_plain_str().ok_or(ComponentFault::Malformed)?;
+        Self::from_name(name)
+    }
+
+    /// The component called `name`.
+    pub fn from_name(name: &'a str) -> Result<Self, ComponentFault> {
+        if name.is_empty() || name.bytes().any(|b| b.is_ascii_uppercase()) {
+            return Err(ComponentFault::Malformed);
+        }
+        if let Some(derived) = name.strip_prefix('@') {
+            return match derived {
+                "method" => Ok(Component::Method),
+                "authority" => Ok(Component::Authority),
+                "path" => Ok(Component::Path),
+                "query" => Ok(Component::Query),
+                "target-uri" => Ok(Component::TargetUri),
+                "scheme" => Ok(Component::Scheme),
+                _ => Err(ComponentFault::Unsupported),
+            };
+        }
+        if name.bytes().all(crate::sfv::is_tchar) {
+            Ok(Component::Field(name))
+        } else {
+            Err(ComponentFault::Malformed)
+        }
+    }
+
+    /// The component identifier's name.
+    pub const fn name(&self) -> &'a str {
+        match self {
+            Component::Method => "@method",
+            Component::Authority => "@authority",
+            Component::Path => "@path",
+            Component::Query => "@query",
+            Component::TargetUri => "@target-uri",
+            Component::Scheme => "@scheme",
+            Component::Field(name) => name,
+        }
+    }
+}
+
+/// Why a signature base could not be built.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BaseError {
+    /// A component identifier cannot be used.
+    Component(ComponentFault),
+    /// A component is listed twice.
+    Duplicate,
+    /// A covered field is absent from the request.
+    FieldMissing,
+    /// A component value holds a character a signature base cannot carry
+    /// (a control character other than HTAB, or non-ASCII).
+    InvalidValue,
+    /// The base does not fit in the buffer.
+    TooLarge,
+}
+
+/// The default capacity for a signature base, in bytes.
+pub const DEFAULT_BASE_CAPACITY: usize = 4096;
+
+/// Writes the signature base for the component list and parameters of
+/// `signature_params` (a parsed `Signature-Input` member) into `out`,
+/// returning it. The `@signature-params` line is the canonical
+/// re-serialisation of `signature_params`, never its source text.
+///
+/// ```
+/// use dispatch_core::sfv::InnerList;
+/// use dispatch_core::signature::{BorrowedRequest, write_signature_base};
+/// let req = BorrowedRequest::from_url("post", "https://Example.com/foo", &[]).unwrap();
+/// let params = InnerList::parse(br#"( "@method" "@authority" );created=1"#).unwrap();
+/// let mut buf = [0u8; 256];
+/// let base = write_signature_base(&req, &params, &mut buf).unwrap();
+/// assert_eq!(base, "\"@method\": POST\n\"@authority\": example.com\n\"@signature-params\": (\"@method\" \"@authority\");created=1");
+/// ```
+pub fn write_signature_base<'o, R: RequestView + ?Sized>(
+    req: &R,
+    signature_params: &InnerList<'_>,
+    out: &'o mut [u8],
+) -> Result<&'o str, BaseError> {
+    // Identify every component first (one parse of the list), then write.
+    let mut components = [Component::Method; MAX_INNER_LIST_ITEMS];
+    let mut count = 0;
+    for item in signature_params.items() {
+        let component = Component::from_item(&item).map_err(BaseError::Component)?;
+        let earlier = components.get(..count).unwrap_or_default();
+        if earlier.iter().any(|c| c.name() == component.name()) {
+            return Err(BaseError::Duplicate);
+        }
+        // The parser bounds inner lists to MAX_INNER_LIST_ITEMS items.
+        let slot = components.get_mut(count).ok_or(BaseError::TooLarge)?;
+        *slot = component;
+        count += 1;
+    }
+    let mut w = SliceWriter::new(out);
+    for &component in components.get(..count).unwrap_or_default() {
+        write!(w, "\"{}\": ", component.name()).map_err(|_| BaseError::TooLarge)?;
+        let value_start = w.len();
+        write_value(req, component, &mut w)?;
+        let line = w.len();
+        w.write_char('\n').map_err(|_| BaseError::TooLarge)?;
+        check_value(&w, value_start, line)?;
+    }
+    write!(w, "\"@signature-params\": {signature_params}").map_err(|_| BaseError::TooLarge)?;
+    Ok(w.into_str())
+}
+
+fn check_value(w: &SliceWriter<'_>, start: usize, end: usize) -> Result<(), BaseError> {
+    let written = w.written().get(start..end).unwrap_or_default();
+    if written
+        .iter()
+        .all(|&b| b == b'\t' || (0x20..=0x7e).contains(&b))
+    {
+        Ok(())
+    } else {
+        Err(BaseError::InvalidValue)
+    }
+}
+
+fn write_value<R: RequestView + ?Sized>(
+    req: &R,
+    component: Component<'_>,
+    w: &mut SliceWriter<'_>,
+) -> Result<(), BaseError> {
+    let too_large = |_| BaseError::TooLarge;
+    match component {
+        Component::Method => write_mapped(w, req.method(), u8::to_ascii_uppercase),
+        Component::Authority => write_mapped(w, req.authority(), u8::to_ascii_lowercase),
+        Component::Scheme => write_mapped(w, req.scheme(), u8::to_ascii_lowercase),
+        Component::Path => w.write_str(non_empty_path(req.path())).map_err(too_large),
+        Component::Query => write!(w, "?{}", req.query().unwrap_or_default()).map_err(too_large),
+        Component::TargetUri => {
+            write!(
+                w,
+                "{}://{}{}",
+                req.scheme(),
+                req.authority(),
+                non_empty_path(req.path())
+            )
+            .map_err(too_large)?;
+            match req.query() {
+                Some(q) => write!(w, "?{q}").map_err(too_large),
+                None => Ok(()),
+            }
+        }
+        Component::Field(name) => {
+            if req.field_line(name, 0).is_none() {
+                return Err(BaseError::FieldMissing);
+            }
+            write_field_value(req, name, w).map_err(too_large)
+        }
+    }
+}
+
+fn non_empty_path(path: &str) -> &str {
+    if path.is_empty() { "/" } else { path }
+}
+
+fn write_mapped(w: &mut SliceWriter<'_>, text: &str, map: fn(&u8) -> u8) -> Result<(), BaseError> {
+    for b in text.bytes() {
+        w.write_bytes(&[map(&b)]).map_err(|_| BaseError::TooLarge)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,342 @@
+//! Verification of a signed request, exactly per the project's policy
+//! (spec `signing.md` §8): every check in its order, the first failure wins.
+
+use ed25519_dalek::{Signature, VerifyingKey};
+
+use super::base::{
+    BaseError, Component, ComponentFault, DEFAULT_BASE_CAPACITY, write_signature_base,
+};
+use super::error::{Malformed, VerifyError};
+use super::request::{RequestView, has_field, with_field_value};
+use super::{ALG, KEYID, REQUIRED_COMPONENTS};
+use crate::digest::{ContentDigest, Digest, ExpectedDigest};
+use crate::sfv::{BareItem, Dictionary, InnerList, MAX_INNER_LIST_ITEMS, Member, Parameters};
+
+/// The signature parameters the policy accepts.
+const ALLOWED_PARAMETERS: [&str; 5] = ["alg", "created", "expires", "keyid", "nonce"];
+
+/// The time rules: clock skew and maximum age, in seconds.
+///
+/// ```
+/// use dispatch_core::signature::Policy;
+/// let policy = Policy::default().with_max_clock_skew(10).with_max_age(600);
+/// assert_eq!((policy.max_clock_skew(), policy.max_age()), (10, 600));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Policy {
+    max_clock_skew: u32,
+    max_age: u32,
+}
+
+impl Policy {
+    /// 5 s of skew and a maximum age of 300 s, as the SDKs use.
+    pub const DEFAULT: Policy = Policy {
+        max_clock_skew: 5,
+        max_age: 300,
+    };
+
+    /// The same policy with another clock skew, in seconds.
+    pub const fn with_max_clock_skew(self, seconds: u32) -> Self {
+        Policy {
+            max_clock_skew: seconds,
+            ..self
+        }
+    }
+
+    /// The same policy with another maximum age, in seconds.
+    pub const fn with_max_age(self, seconds: u32) -> Self {
+        Policy {
+            max_age: seconds,
+            ..self
+        }
+    }
+
+    /// The allowed clock skew, in seconds.
+    pub const fn max_clock_skew(&self) -> u32 {
+        self.max_clock_skew
+    }
+
+    /// The maximum age of a signature, in seconds.
+    pub const fn max_age(&self) -> u32 {
+        self.max_age
+    }
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy::DEFAULT
+    }
+}
+
+/// A request whose headers passed every check; only the body digest remains.
+///
+/// Feed the body to [`VerifiedHeaders::body_digest`]'s hasher as it streams,
+/// then call [`VerifiedHeaders::finish`]; or call
+/// [`VerifiedHeaders::check_body`] with the whole body.
+#[derive(Clone, Copy, Debug)]
+#[must_use = "the body is not verified until `finish` or `check_body` succeeds"]
+pub struct VerifiedHeaders {
+    expected: ExpectedDigest,
+    created: i64,
+}
+
+impl VerifiedHeaders {
+    /// A hasher for the one algorithm that `Content-Digest` will be checked with.
+    pub fn body_digest(&self) -> ContentDigest {
+        self.expected.hasher()
+    }
+
+    /// Checks the digest of the whole body (policy step 7), in constant time.
+    pub fn finish(self, digest: &Digest) -> Result<(), VerifyError> {
+        if self.expected.matches(digest) {
+            Ok(())
+        } else {
+            Err(VerifyError::DigestMismatch)
+        }
+    }
+
+    /// Hashes `body` and checks it.
+    pub fn check_body(self, body: &[u8]) -> Result<(), VerifyError> {
+        let mut hasher = self.body_digest();
+        hasher.update(body);
+        self.finish(&hasher.finish())
+    }
+
+    /// The signature's `created` time, in Unix seconds.
+    pub const fn created(&self) -> i64 {
+        self.created
+    }
+}
+
+/// Verifies a whole request: headers, signature and body digest.
+///
+/// `now` is the current time in Unix seconds. Nothing is allocated.
+pub fn verify<R: RequestView + ?Sized>(
+    req: &R,
+    body: &[u8],
+    key: &VerifyingKey,
+    now: i64,
+    policy: &Policy,
+) -> Result<(), VerifyError> {
+    verify_headers(req, key, now, policy)?.check_body(body)
+}
+
+/// Runs policy steps 1 to 6 and parses `Content-Digest` (the first part of
+/// step 7), building the signature base in a stack buffer of
+/// [`DEFAULT_BASE_CAPACITY`] bytes.
+pub fn verify_headers<R: RequestView + ?Sized>(
+    req: &R,
+    key: &VerifyingKey,
+    now: i64,
+    policy: &Policy,
+) -> Result<VerifiedHeaders, VerifyError> {
+    let mut base = [0u8; DEFAULT_BASE_CAPACITY];
+    verify_headers_with_buffer(req, key, now, policy, &mut base)
+}
+
+/// [`verify_headers`] with a caller's buffer for the signature base; a base
+/// that does not fit is refused as [`VerifyError::SignatureBaseUnbuildable`].
+pub fn verify_headers_with_buffer<R: RequestView + ?Sized>(
+    req: &R,
+    key: &VerifyingKey,
+    now: i64,
+    policy: &Policy,
+    base_buf: &mut [u8],
+) -> Result<VerifiedHeaders, VerifyError> {
+    with_field_value(req, "signature-input", |input| {
+        // Step 1: both headers present.
+        let input = match input {
+            None => return Err(VerifyError::MissingSignatureInput),
+            Some(input) => input,
+        };
+        if !has_field(req, "signature") {
+            return Err(VerifyError::MissingSignature);
+        }
+        // Step 2: structure.
+        let input = input.map_err(|()| too_long(VerifyError::MalformedSignatureInput))?;
+        let (label, params) = parse_signature_input(input)?;
+        let signature = with_field_value(req, "signature", |value| match value {
+            None => Err(VerifyError::MissingSignature),
+            Some(Err(())) => Err(too_long(VerifyError::MalformedSignature)),
+            Some(Ok(value)) => parse_signature(value, label),
+        })?;
+        // Step 3: parameters.
+        let (created, expires) = check_parameters(&params.params())?;
+        // Step 4: components.
+        check_components(req, &params)?;
+        // Step 5: time.
+        check_time(created, expires, now, policy)?;
+        // Step 6: the signature over the rebuilt base.
+        let base = write_signature_base(req, &params, base_buf).map_err(|e| match e {
+            BaseError::Component(ComponentFault::Malformed) => VerifyError::MalformedComponent,
+            BaseError::Component(_) => VerifyError::UnsupportedComponent,
+            BaseError::Duplicate => VerifyError::DuplicateComponent,
+            BaseError::FieldMissing => VerifyError::CoveredHeaderMissing,
+            _ => VerifyError::SignatureBaseUnbuildable,
+        })?;
+        key.verify_strict(base.as_bytes(), &Signature::from_bytes(&signature))
+            .map_err(|_| VerifyError::SignatureMismatch)?;
+        // Step 7, first part: the (now authenticated) Content-Digest header.
+        let expected = with_field_value(req, "content-digest", |value| match value {
+            None => Err(VerifyError::CoveredHeaderMissing),
+            Some(Err(())) => Err(too_long(VerifyError::MalformedContentDigest)),
+            Some(Ok(value)) => ExpectedDigest::from_header(value).map_err(VerifyError::from),
+        })?;
+        Ok(VerifiedHeaders { expected, created })
+    })
+}
+
+fn too_long(variant: fn(Malformed) -> VerifyError) -> VerifyError {
+    variant(Malformed::Syntax(crate::sfv::Error::TooLong))
+}
+
+/// The one member of `Signature-Input`: its label and inner list.
+fn parse_signature_input(value: &[u8]) -> Result<(&str, InnerList<'_>), VerifyError> {
+    let malformed = VerifyError::MalformedSignatureInput;
+    let dict = Dictionary::parse(value).map_err(|e| malformed(Malformed::Syntax(e)))?;
+    if dict.is_empty() {
+        return Err(malformed(Malformed::Empty));
+    }
+    if dict.len() != 1 {
+        return Err(VerifyError::NotExactlyOneSignature);
+    }
+    match dict.iter().next() {
+        Some((label, Member::InnerList(list))) => Ok((label, list)),
+        Some(_) => Err(malformed(Malformed::WrongType)),
+        None => Err(malformed(Malformed::Empty)),
+    }
+}
+
+/// The 64 signature bytes under `label` in `Signature`.
+fn parse_signature(value: &[u8], label: &str) -> Result<[u8; 64], VerifyError> {
+    let malformed = VerifyError::MalformedSignature;
+    let dict = Dictionary::parse(value).map_err(|e| malformed(Malformed::Syntax(e)))?;
+    if dict.is_empty() {
+        return Err(malformed(Malformed::Empty));
+    }
+    let member = dict.get(label).ok_or(VerifyError::LabelMismatch)?;
+    let Member::Item(item) = member else {
+        return Err(malformed(Malformed::WrongType));
+    };
+    let bytes = item
+        .bare
+        .as_byte_sequence()
+        .ok_or(malformed(Malformed::WrongType))?;
+    let mut signature = [0u8; 64];
+    if bytes.decoded_len() != signature.len() {
+        return Err(malformed(Malformed::WrongLength));
+    }
+    bytes
+        .decode_into(&mut signature)
+        .ok_or(malformed(Malformed::WrongLength))?;
+    Ok(signature)
+}
+
+/// Step 3; returns `created` and `expires`.
+fn check_parameters(params: &Parameters<'_>) -> Result<(i64, Option<i64>), VerifyError> {
+    if params
+        .iter()
+        .any(|(key, _)| !ALLOWED_PARAMETERS.contains(&key))
+    {
+        return Err(VerifyError::UnknownParameter);
+    }
+    let created = params
+        .get("created")
+        .and_then(|v| v.as_integer())
+        .ok_or(VerifyError::BadCreated)?;
+    let expires = match params.get("expires") {
+        None => None,
+        Some(BareItem::Integer(expires)) => Some(expires),
+        Some(_) => return Err(VerifyError::BadExpires),
+    };
+    if let Some(nonce) = params.get("nonce")
+        && nonce.as_string().is_none()
+    {
+        return Err(VerifyError::BadNonce);
+    }
+    let keyid_ok = params
+        .get("keyid")
+        .and_then(|v| v.as_string())
+        .is_some_and(|keyid| keyid.eq_str(KEYID));
+    if !keyid_ok {
+        return Err(VerifyError::UnknownKeyid);
+    }
+    if let Some(alg) = params.get("alg")
+        && !alg.as_string().is_some_and(|alg| alg.eq_str(ALG))
+    {
+        return Err(VerifyError::UnsupportedAlg);
+    }
+    Ok((created, expires))
+}
+
+/// Step 4, one rule at a time over all components, in the policy's order.
+fn check_components<R: RequestView + ?Sized>(
+    req: &R,
+    params: &InnerList<'_>,
+) -> Result<(), VerifyError> {
+    // One parse of the list: each item's name (if a plain String) and component.
+    let mut names = [""; MAX_INNER_LIST_ITEMS];
+    let mut components = [Err(ComponentFault::Malformed); MAX_INNER_LIST_ITEMS];
+    let mut count = 0;
+    for item in params.items() {
+        let (Some(name), Some(component)) = (names.get_mut(count), components.get_mut(count))
+        else {
+            return Err(VerifyError::MalformedSignatureInput(Malformed::Syntax(
+                crate::sfv::Error::TooManyItems,
+            )));
+        };
+        *component = Component::from_item(&item);
+        *name = item
+            .bare
+            .as_string()
+            .and_then(|s| s.as_plain_str())
+            .unwrap_or_default();
+        count += 1;
+    }
+    let names = names.get(..count).unwrap_or_default();
+    let components = components.get(..count).unwrap_or_default();
+
+    if components.contains(&Err(ComponentFault::Malformed)) {
+        return Err(VerifyError::MalformedComponent);
+    }
+    for (i, name) in names.iter().enumerate() {
+        if names.get(..i).unwrap_or_default().contains(name) {
+            return Err(VerifyError::DuplicateComponent);
+        }
+    }
+    if components.iter().any(Result::is_err) {
+        return Err(VerifyError::UnsupportedComponent);
+    }
+    for component in components.iter().flatten() {
+        if let Component::Field(name) = component
+            && !has_field(req, name)
+        {
+            return Err(VerifyError::CoveredHeaderMissing);
+        }
+    }
+    if !REQUIRED_COMPONENTS.iter().all(|r| names.contains(r)) {
+        return Err(VerifyError::InsufficientCoverage);
+    }
+    Ok(())
+}
+
+/// Step 5.
+fn check_time(
+    created: i64,
+    expires: Option<i64>,
+    now: i64,
+    policy: &Policy,
+) -> Result<(), VerifyError> {
+    let skew = i64::from(policy.max_clock_skew);
+    let earliest = now.saturating_sub(skew);
+    if created > now.saturating_add(skew) {
+        return Err(VerifyError::CreatedInFuture);
+    }
+    if created.saturating_add(i64::from(policy.max_age)) < earliest {
+        return Err(VerifyError::Expired);
+    }
+    if expires.is_some_and(|expires| expires < earliest) {
+        return Err(VerifyError::Expired);
+    }
+    Ok(())
+}

@@ -18,7 +18,9 @@ fuzz_target!(|body: &[u8]| {
         details: &[],
     };
     let mut out = [0u8; 1024];
-    let n = again.encode_json(&mut out).expect("a decoded error re-encodes");
+    let n = again
+        .encode_json(&mut out)
+        .expect("a decoded error re-encodes");
     let mut detail_buf2 = [0u8; 16];
     let back = decode_error_json::<64>(out.get(..n).unwrap_or_default(), &mut detail_buf2)
         .expect("our own encoding decodes");

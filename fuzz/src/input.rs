@@ -44,7 +44,8 @@ pub struct RequestInput<'a> {
     pub body: &'a [u8],
 }
 
-fn default_key() -> [u8; 32] {
+/// The raw bytes of [`DEFAULT_KEY_B64`].
+pub fn default_key() -> [u8; 32] {
     let mut key = [0u8; 32];
     // The constant is valid base64 of 32 bytes.
     let _ = Base64::decode(DEFAULT_KEY_B64, &mut key);
@@ -94,6 +95,33 @@ impl<'a> RequestInput<'a> {
             headers,
             body,
         })
+    }
+}
+
+impl RequestInput<'_> {
+    /// The request as dispatch-core sees it.
+    pub fn view(&self) -> dispatch_core::signature::BorrowedRequest<'_> {
+        dispatch_core::signature::BorrowedRequest {
+            method: self.method,
+            scheme: self.scheme,
+            authority: self.authority,
+            path: self.path,
+            query: self.query,
+            headers: &self.headers,
+        }
+    }
+
+    /// The request as the reference verifier sees it.
+    pub fn reference(&self) -> crate::reference::Request<'_> {
+        crate::reference::Request {
+            method: self.method,
+            scheme: self.scheme,
+            authority: self.authority,
+            path: self.path,
+            query: self.query,
+            headers: &self.headers,
+            body: self.body,
+        }
     }
 }
 

@@ -454,7 +454,14 @@ pub fn verify(req: &Request<'_>, key: &[u8; 32], now: i64) -> Verdict {
         }
         names.push(name);
     }
-    let derived = ["@method", "@authority", "@path", "@query", "@target-uri", "@scheme"];
+    let derived = [
+        "@method",
+        "@authority",
+        "@path",
+        "@query",
+        "@target-uri",
+        "@scheme",
+    ];
     let mut lines = Vec::new();
     for name in &names {
         let value = if name.starts_with('@') {
@@ -470,7 +477,13 @@ pub fn verify(req: &Request<'_>, key: &[u8; 32], now: i64) -> Verdict {
         };
         lines.push(format!("{}: {value}\n", serialize_string(name)));
     }
-    let required = ["@method", "@path", "@authority", "content-type", "content-digest"];
+    let required = [
+        "@method",
+        "@path",
+        "@authority",
+        "content-type",
+        "content-digest",
+    ];
     if !required.iter().all(|r| names.contains(r)) {
         return reject(401, "insufficient-coverage");
     }

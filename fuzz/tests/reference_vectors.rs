@@ -30,7 +30,11 @@ pub fn request_vectors() -> Vec<(String, Value)> {
 #[test]
 fn reference_matches_expected_project() {
     let vectors = request_vectors();
-    assert!(vectors.len() > 100, "found {} request vectors", vectors.len());
+    assert!(
+        vectors.len() > 100,
+        "found {} request vectors",
+        vectors.len()
+    );
     let mut failures = Vec::new();
     for (id, v) in &vectors {
         let r = &v["request"];

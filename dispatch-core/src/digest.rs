@@ -55,9 +55,12 @@ impl Algorithm {
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DigestError {
-    /// The header is not a dictionary, is empty, or its chosen member is not a
-    /// Byte Sequence.
-    Malformed(Option<sfv::Error>),
+    /// The header is not a valid RFC 8941 dictionary.
+    Malformed(sfv::Error),
+    /// The header has no member.
+    Empty,
+    /// The chosen member is not a Byte Sequence.
+    NotAByteSequence,
     /// The header has neither `sha-512` nor `sha-256`.
     UnsupportedAlgorithm,
     /// The body does not have the digest the header states.
@@ -67,8 +70,11 @@ pub enum DigestError {
 impl fmt::Display for DigestError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            DigestError::Malformed(Some(e)) => write!(f, "malformed Content-Digest: {e}"),
-            DigestError::Malformed(None) => f.write_str("malformed Content-Digest"),
+            DigestError::Malformed(e) => write!(f, "malformed Content-Digest: {e}"),
+            DigestError::Empty => f.write_str("Content-Digest is empty"),
+            DigestError::NotAByteSequence => {
+                f.write_str("the Content-Digest member is not a byte sequence")
+            }
             DigestError::UnsupportedAlgorithm => {
                 f.write_str("Content-Digest has neither sha-512 nor sha-256")
             }
@@ -76,6 +82,8 @@ impl fmt::Display for DigestError {
         }
     }
 }
+
+impl core::error::Error for DigestError {}
 
 /// A computed digest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -170,22 +178,24 @@ impl ExpectedDigest {
     /// `sha-512` if present, else `sha-256`. Member parameters are ignored, as
     /// RFC 9530 defines none.
     pub fn from_header(value: &[u8]) -> Result<Self, DigestError> {
-        let dict = Dictionary::parse(value).map_err(|e| DigestError::Malformed(Some(e)))?;
+        let dict = Dictionary::parse(value).map_err(DigestError::Malformed)?;
         if dict.is_empty() {
-            return Err(DigestError::Malformed(None));
+            return Err(DigestError::Empty);
         }
-        let (algorithm, member) = match (dict.get("sha-512"), dict.get("sha-256")) {
-            (Some(m), _) => (Algorithm::Sha512, m),
-            (None, Some(m)) => (Algorithm::Sha256, m),
-            (None, None) => return Err(DigestError::UnsupportedAlgorithm),
+        let (algorithm, member) = match dict.get("sha-512") {
+            Some(m) => (Algorithm::Sha512, m),
+            None => match dict.get("sha-256") {
+                Some(m) => (Algorithm::Sha256, m),
+                None => return Err(DigestError::UnsupportedAlgorithm),
+            },
         };
         let Member::Item(item) = member else {
-            return Err(DigestError::Malformed(None));
+            return Err(DigestError::NotAByteSequence);
         };
         let bytes_seq = item
             .bare
             .as_byte_sequence()
-            .ok_or(DigestError::Malformed(None))?;
+            .ok_or(DigestError::NotAByteSequence)?;
         let mut bytes = [0u8; 64];
         let len = match bytes_seq.decode_into(&mut bytes) {
             Some(decoded) => decoded.len(),
@@ -282,14 +292,14 @@ mod tests {
             check(b"md5=:Sd/dVLAcvNLSq16eXua5uQ==:", HELLO),
             Err(DigestError::UnsupportedAlgorithm)
         );
-        assert_eq!(check(b"", HELLO), Err(DigestError::Malformed(None)));
+        assert_eq!(check(b"", HELLO), Err(DigestError::Empty));
         assert_eq!(
             check(b"sha-512=\"abc\"", HELLO),
-            Err(DigestError::Malformed(None))
+            Err(DigestError::NotAByteSequence)
         );
         assert!(matches!(
             check(b"sha-512=:abc", HELLO),
-            Err(DigestError::Malformed(Some(_)))
+            Err(DigestError::Malformed(_))
         ));
         let long = std::format!("sha-256=:{}:", "A".repeat(200));
         assert_eq!(check(long.as_bytes(), HELLO), Err(DigestError::Mismatch));

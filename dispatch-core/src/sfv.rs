@@ -36,8 +36,6 @@
 
 use core::fmt::{self, Write};
 
-use base64ct::{Base64, Encoding};
-
 /// The longest field value accepted, in bytes.
 pub const MAX_INPUT_LEN: usize = 4096;
 /// The most members (counting repeated keys) a dictionary may have.
@@ -141,6 +139,8 @@ impl fmt::Display for Error {
         f.write_str(self.message())
     }
 }
+
+impl core::error::Error for Error {}
 
 // ---------------------------------------------------------------------------
 // Values
@@ -305,8 +305,54 @@ impl<'a> ByteSequence<'a> {
     /// Decodes into `out`, returning the bytes written; `None` if `out` is
     /// shorter than [`ByteSequence::decoded_len`].
     pub fn decode_into<'o>(&self, out: &'o mut [u8]) -> Option<&'o [u8]> {
-        Base64::decode(self.0, out).ok()
+        let len = self.decoded_len();
+        let out = out.get_mut(..len)?;
+        // The text was validated as canonical base64 when parsed or built, and
+        // signatures and digests are public: a plain decode suffices.
+        let mut acc: u32 = 0;
+        let mut bits = 0u32;
+        let mut written = 0usize;
+        for b in self.0.bytes() {
+            let sextet = base64_value(b);
+            if sextet == 0xff {
+                break;
+            }
+            acc = (acc << 6) | u32::from(sextet);
+            bits += 6;
+            if bits >= 8 {
+                bits -= 8;
+                let byte = out.get_mut(written)?;
+                *byte = (acc >> bits) as u8;
+                written += 1;
+            }
+        }
+        (written == len).then_some(&*out)
     }
+}
+
+/// Standard base64 alphabet values; 0xff for bytes outside the alphabet.
+// Built at compile time: an out-of-range index would fail the build, not run.
+#[allow(clippy::indexing_slicing)]
+const BASE64_VALUES: [u8; 256] = {
+    let mut table = [0xffu8; 256];
+    let mut i = 0u8;
+    while i < 64 {
+        let c = match i {
+            0..=25 => b'A' + i,
+            26..=51 => b'a' + (i - 26),
+            52..=61 => b'0' + (i - 52),
+            62 => b'+',
+            _ => b'/',
+        };
+        table[c as usize] = i;
+        i += 1;
+    }
+    table
+};
+
+/// The value of a base64 character, or 0xff.
+fn base64_value(b: u8) -> u8 {
+    BASE64_VALUES.get(usize::from(b)).copied().unwrap_or(0xff)
 }
 
 /// Checks padded, canonical standard base64 (what `Base64::decode` accepts),
@@ -321,18 +367,17 @@ fn validate_base64(text: &str) -> Result<(), Error> {
         return Err(Error::InvalidBase64);
     }
     let data = bytes.get(..bytes.len() - padding).unwrap_or_default();
-    let mut last = 0u8;
-    for &b in data {
-        last = match b {
-            b'A'..=b'Z' => b - b'A',
-            b'a'..=b'z' => b - b'a' + 26,
-            b'0'..=b'9' => b - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            b'=' => return Err(Error::InvalidBase64),
-            _ => return Err(Error::InvalidByteSequenceCharacter),
-        };
+    // One pass without early exit: OR together the table entries, so any
+    // non-alphabet byte (entry 0xff) shows in the high bit.
+    let seen = data.iter().fold(0u8, |acc, &b| acc | base64_value(b));
+    if seen & 0x80 != 0 {
+        return Err(if data.contains(&b'=') {
+            Error::InvalidBase64
+        } else {
+            Error::InvalidByteSequenceCharacter
+        });
     }
+    let last = data.last().map_or(0, |&b| base64_value(b));
     // The bits the padding leaves unused must be zero, or the text is not canonical.
     let unused_mask = match padding {
         1 => 0b11,
@@ -381,10 +426,13 @@ pub struct Parameters<'a> {
 impl<'a> Parameters<'a> {
     /// The value of `key` (its last occurrence), if present.
     pub fn get(&self, key: &str) -> Option<BareItem<'a>> {
-        self.raw_iter()
-            .filter(|(k, _)| *k == key)
-            .last()
-            .map(|(_, v)| v)
+        let mut matches = self.raw_iter().filter(|(k, _)| *k == key);
+        let found = if self.has_duplicates {
+            matches.last()
+        } else {
+            matches.next()
+        };
+        found.map(|(_, v)| v)
     }
 
     /// The number of distinct keys.
@@ -414,7 +462,7 @@ impl<'a> Parameters<'a> {
     }
 
     fn raw_iter(&self) -> impl Iterator<Item = (&'a str, BareItem<'a>)> + 'a {
-        let mut cur = Cursor::new(self.raw);
+        let mut cur = Cursor::trusted(self.raw);
         core::iter::from_fn(move || cur.parse_one_parameter().ok().flatten())
     }
 }
@@ -450,7 +498,7 @@ impl<'a> InnerList<'a> {
 
     /// The items, in order.
     pub fn items(&self) -> impl Iterator<Item = Item<'a>> + 'a {
-        let mut cur = Cursor::new(self.items_raw);
+        let mut cur = Cursor::trusted(self.items_raw);
         core::iter::from_fn(move || {
             cur.skip_sp();
             if cur.at_end() {
@@ -481,6 +529,10 @@ pub enum Member<'a> {
 pub struct Dictionary<'a> {
     raw: &'a str,
     len: usize,
+    has_duplicates: bool,
+    /// The member, when there is exactly one (the common case, kept to avoid
+    /// walking the text again).
+    single: Option<(&'a str, Member<'a>)>,
 }
 
 impl<'a> Dictionary<'a> {
@@ -492,8 +544,12 @@ impl<'a> Dictionary<'a> {
         let mut keys: [&str; MAX_MEMBERS] = [""; MAX_MEMBERS];
         let mut count = 0usize;
         let mut distinct = 0usize;
+        let mut first = None;
         while !cur.at_end() {
-            let (key, _) = cur.parse_member()?;
+            let (key, member) = cur.parse_member()?;
+            if first.is_none() {
+                first = Some((key, member));
+            }
             let seen = keys.get(..count).unwrap_or_default().contains(&key);
             let slot = keys.get_mut(count).ok_or(Error::TooManyMembers)?;
             *slot = key;
@@ -513,7 +569,12 @@ impl<'a> Dictionary<'a> {
                 return Err(Error::TrailingComma);
             }
         }
-        Ok(Dictionary { raw, len: distinct })
+        Ok(Dictionary {
+            raw,
+            len: distinct,
+            has_duplicates: distinct != count,
+            single: if count == 1 { first } else { None },
+        })
     }
 
     /// The number of distinct keys.
@@ -528,27 +589,44 @@ impl<'a> Dictionary<'a> {
 
     /// The value of `key` (its last occurrence), if present.
     pub fn get(&self, key: &str) -> Option<Member<'a>> {
-        self.raw_iter()
-            .filter(|(k, _)| *k == key)
-            .last()
-            .map(|(_, v)| v)
+        if let Some((k, member)) = self.single {
+            return (k == key).then_some(member);
+        }
+        let mut matches = self.raw_iter().filter(|(k, _)| *k == key);
+        let found = if self.has_duplicates {
+            matches.last()
+        } else {
+            matches.next()
+        };
+        found.map(|(_, v)| v)
     }
 
     /// Distinct keys in the order of their first occurrence, each with its last value.
     pub fn iter(&self) -> impl Iterator<Item = (&'a str, Member<'a>)> + 'a {
         let this = *self;
-        self.raw_iter()
-            .enumerate()
-            .filter_map(move |(i, (key, value))| {
-                if this.raw_iter().take(i).any(|(k, _)| k == key) {
-                    return None;
-                }
-                Some((key, this.get(key).unwrap_or(value)))
-            })
+        let walk = Dictionary {
+            raw: if self.single.is_some() { "" } else { self.raw },
+            ..*self
+        };
+        self.single
+            .into_iter()
+            .chain(
+                walk.raw_iter()
+                    .enumerate()
+                    .filter_map(move |(i, (key, value))| {
+                        if !this.has_duplicates {
+                            return Some((key, value));
+                        }
+                        if this.raw_iter().take(i).any(|(k, _)| k == key) {
+                            return None;
+                        }
+                        Some((key, this.get(key).unwrap_or(value)))
+                    }),
+            )
     }
 
-    fn raw_iter(&self) -> impl Iterator<Item = (&'a str, Member<'a>)> + 'a {
-        let mut cur = Cursor::new(self.raw);
+    fn raw_iter(self) -> impl Iterator<Item = (&'a str, Member<'a>)> + 'a {
+        let mut cur = Cursor::trusted(self.raw);
         core::iter::from_fn(move || {
             cur.skip_ows();
             cur.eat(b',');
@@ -568,11 +646,27 @@ impl<'a> Dictionary<'a> {
 struct Cursor<'a> {
     text: &'a str,
     pos: usize,
+    /// Set when walking text that `parse` already checked: byte sequences are
+    /// then not validated again.
+    trusted: bool,
 }
 
 impl<'a> Cursor<'a> {
     fn new(text: &'a str) -> Self {
-        Cursor { text, pos: 0 }
+        Cursor {
+            text,
+            pos: 0,
+            trusted: false,
+        }
+    }
+
+    /// A cursor over text already checked by `parse`.
+    fn trusted(text: &'a str) -> Self {
+        Cursor {
+            text,
+            pos: 0,
+            trusted: true,
+        }
     }
 
     /// Checks length and ASCII, and drops surrounding spaces (RFC 8941 §4.2).
@@ -703,16 +797,26 @@ impl<'a> Cursor<'a> {
 
     fn parse_parameters(&mut self) -> Result<Parameters<'a>, Error> {
         let start = self.pos;
-        let mut keys: [&str; MAX_PARAMETERS] = [""; MAX_PARAMETERS];
         let mut count = 0usize;
         let mut distinct = 0usize;
         let mut has_duplicates = false;
-        while let Some((key, _)) = self.parse_one_parameter()? {
-            let seen = keys.get(..count).unwrap_or_default().contains(&key);
-            let slot = keys.get_mut(count).ok_or(Error::TooManyParameters)?;
-            *slot = key;
+        loop {
+            let before = self.pos;
+            let Some((key, _)) = self.parse_one_parameter()? else {
+                break;
+            };
             count += 1;
-            if seen {
+            if count > MAX_PARAMETERS {
+                return Err(Error::TooManyParameters);
+            }
+            // Most items have no or few parameters: look for the key among the
+            // earlier ones by walking them again rather than keeping an array.
+            let earlier = Parameters {
+                raw: self.text.get(start..before).unwrap_or_default(),
+                len: 0,
+                has_duplicates: false,
+            };
+            if earlier.raw_iter().any(|(k, _)| k == key) {
                 has_duplicates = true;
             } else {
                 distinct += 1;
@@ -797,6 +901,13 @@ impl<'a> Cursor<'a> {
         self.pos += 1; // the opening quote
         let start = self.pos;
         loop {
+            // Skip the run of ordinary characters at once.
+            let run = self
+                .rest()
+                .bytes()
+                .position(|b| b == b'"' || b == b'\\' || !(0x20..=0x7e).contains(&b))
+                .unwrap_or(self.text.len() - self.pos);
+            self.pos += run;
             match self.peek() {
                 None => return Err(Error::UnterminatedString),
                 Some(b'"') => {
@@ -841,6 +952,13 @@ impl<'a> Cursor<'a> {
         self.pos += 1; // the opening colon
         let start = self.pos;
         loop {
+            // Skip the run of base64 characters at once.
+            let run = self
+                .rest()
+                .bytes()
+                .position(|b| base64_value(b) == 0xff && b != b'=')
+                .unwrap_or(self.text.len() - self.pos);
+            self.pos += run;
             match self.peek() {
                 None => return Err(Error::UnterminatedByteSequence),
                 Some(b':') => break,
@@ -850,7 +968,11 @@ impl<'a> Cursor<'a> {
         }
         let text = self.since(start);
         self.pos += 1;
-        ByteSequence::from_base64(text)
+        if self.trusted {
+            Ok(ByteSequence(text))
+        } else {
+            ByteSequence::from_base64(text)
+        }
     }
 
     fn parse_boolean(&mut self) -> Result<bool, Error> {
@@ -900,7 +1022,7 @@ pub fn write_bare_item(w: &mut impl Write, value: &BareItem<'_>) -> fmt::Result 
             if i.unsigned_abs() > 999_999_999_999_999 {
                 return Err(fmt::Error);
             }
-            write!(w, "{i}")
+            write_integer(w, *i)
         }
         BareItem::Decimal(d) => {
             let abs = d.thousandths.unsigned_abs();
@@ -910,7 +1032,8 @@ pub fn write_bare_item(w: &mut impl Write, value: &BareItem<'_>) -> fmt::Result 
             if d.thousandths < 0 {
                 w.write_char('-')?;
             }
-            write!(w, "{}.", abs / 1000)?;
+            write_integer(w, (abs / 1000) as i64)?;
+            w.write_char('.')?;
             let frac = abs % 1000;
             match (frac % 100, frac % 10) {
                 (0, _) => write!(w, "{}", frac / 100),
@@ -933,9 +1056,61 @@ pub fn write_bare_item(w: &mut impl Write, value: &BareItem<'_>) -> fmt::Result 
             w.write_char('"')
         }
         BareItem::Token(t) => w.write_str(t.0),
-        BareItem::ByteSequence(b) => write!(w, ":{}:", b.0),
+        BareItem::ByteSequence(b) => {
+            w.write_char(':')?;
+            w.write_str(b.0)?;
+            w.write_char(':')
+        }
         BareItem::Boolean(b) => w.write_str(if *b { "?1" } else { "?0" }),
     }
+}
+
+/// Writes an integer in decimal, without `core::fmt`'s machinery.
+fn write_integer(w: &mut impl Write, value: i64) -> fmt::Result {
+    let mut digits = [0u8; 20];
+    let mut n = value.unsigned_abs();
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        if let Some(d) = digits.get_mut(start) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || start == 0 {
+            break;
+        }
+    }
+    if value < 0 {
+        w.write_char('-')?;
+    }
+    let text = digits.get(start..).unwrap_or_default();
+    w.write_str(core::str::from_utf8(text).map_err(|_| fmt::Error)?)
+}
+
+/// Writes parameters in canonical form (RFC 8941's duplicate rule applied).
+pub fn write_parameters(w: &mut impl Write, params: &Parameters<'_>) -> fmt::Result {
+    params
+        .iter()
+        .try_for_each(|(key, value)| write_parameter(w, key, &value))
+}
+
+/// Writes an item in canonical form.
+pub fn write_item(w: &mut impl Write, item: &Item<'_>) -> fmt::Result {
+    write_bare_item(w, &item.bare)?;
+    write_parameters(w, &item.params)
+}
+
+/// Writes an inner list with its parameters in canonical form.
+pub fn write_inner_list(w: &mut impl Write, list: &InnerList<'_>) -> fmt::Result {
+    w.write_char('(')?;
+    for (i, item) in list.items().enumerate() {
+        if i > 0 {
+            w.write_char(' ')?;
+        }
+        write_item(w, &item)?;
+    }
+    w.write_char(')')?;
+    write_parameters(w, &list.params)
 }
 
 impl fmt::Display for BareItem<'_> {
@@ -946,29 +1121,19 @@ impl fmt::Display for BareItem<'_> {
 
 impl fmt::Display for Parameters<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.iter()
-            .try_for_each(|(key, value)| write_parameter(f, key, &value))
+        write_parameters(f, self)
     }
 }
 
 impl fmt::Display for Item<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_bare_item(f, &self.bare)?;
-        fmt::Display::fmt(&self.params, f)
+        write_item(f, self)
     }
 }
 
 impl fmt::Display for InnerList<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_char('(')?;
-        for (i, item) in self.items().enumerate() {
-            if i > 0 {
-                f.write_char(' ')?;
-            }
-            fmt::Display::fmt(&item, f)?;
-        }
-        f.write_char(')')?;
-        fmt::Display::fmt(&self.params, f)
+        write_inner_list(f, self)
     }
 }
 
@@ -1197,6 +1362,60 @@ mod tests {
         };
         assert_eq!(item.bare, BareItem::Boolean(true));
         assert_eq!(item.params.get("x"), Some(BareItem::Boolean(true)));
+    }
+
+    #[test]
+    fn whitespace_rules() {
+        let dict = |s: &str| Dictionary::parse(s.as_bytes()).map(|d| std::format!("{d}"));
+        assert_eq!(dict("a;  b=1"), Ok("a;b=1".into()));
+        assert_eq!(dict("a ;b"), Err(Error::ExpectedComma));
+        assert_eq!(dict("a=(\"x\"\t\"y\")"), Err(Error::ExpectedItemSeparator));
+        assert_eq!(dict("a=1\t,\tb=2\t"), Ok("a=1, b=2".into()));
+        assert_eq!(dict("a=1,b=2"), Ok("a=1, b=2".into()));
+        assert_eq!(dict("a= 1"), Err(Error::InvalidBareItem));
+        assert_eq!(dict("\ta=1"), Err(Error::InvalidKey));
+        assert_eq!(dict("a=(  )"), Ok("a=()".into()));
+    }
+
+    #[test]
+    fn keys_tokens_and_item_parameters() {
+        let dict = |s: &str| Dictionary::parse(s.as_bytes()).map(|d| std::format!("{d}"));
+        assert_eq!(dict("*a.b-c_d*=1"), Ok("*a.b-c_d*=1".into()));
+        assert_eq!(dict("a=*tok/en:x"), Ok("a=*tok/en:x".into()));
+        assert_eq!(
+            dict("a=(\"x\";p=1;q \"y\");r"),
+            Ok("a=(\"x\";p=1;q \"y\");r".into())
+        );
+        assert_eq!(dict("a=-999999999999999"), Ok("a=-999999999999999".into()));
+        assert_eq!(dict("a=-0.5"), Ok("a=-0.5".into()));
+        assert_eq!(dict("a=::"), Ok("a=::".into()));
+        assert_eq!(dict("1a=1"), Err(Error::InvalidKey));
+        let list = InnerList::parse(br#"("a" 1 ?0 tok :AA==:);k"#).unwrap();
+        let kinds: std::vec::Vec<_> = list.items().map(|i| i.bare).collect();
+        assert!(matches!(
+            kinds.as_slice(),
+            [
+                BareItem::String(_),
+                BareItem::Integer(1),
+                BareItem::Boolean(false),
+                BareItem::Token(_),
+                BareItem::ByteSequence(_)
+            ]
+        ));
+        assert_eq!(list.params().get("k"), Some(BareItem::Boolean(true)));
+        assert_eq!(InnerList::parse(b"(1) x"), Err(Error::TrailingCharacters));
+        assert_eq!(InnerList::parse(b"1"), Err(Error::InvalidBareItem));
+    }
+
+    #[test]
+    fn serializer_refuses_what_it_cannot_write() {
+        let mut buf = [0u8; 64];
+        let mut w = SliceWriter::new(&mut buf);
+        assert!(write_key(&mut w, "Bad").is_err());
+        assert!(write_bare_item(&mut w, &BareItem::Integer(1_000_000_000_000_000)).is_err());
+        let mut tiny = [0u8; 2];
+        assert_eq!(write_to(&mut tiny, &BareItem::Integer(123)), None);
+        assert_eq!(write_to(&mut tiny, &BareItem::Integer(-5)), Some("-5"));
     }
 
     #[test]

@@ -151,8 +151,17 @@ fn check_binary<M: Checked>(bytes: &[u8]) -> Result<M, String> {
             .zip(bytes)
             .position(|(a, b)| a != b)
             .unwrap_or(encoded.len().min(bytes.len()));
+        let mut got_sorted = encoded.clone();
+        let mut want_sorted = bytes.to_vec();
+        got_sorted.sort_unstable();
+        want_sorted.sort_unstable();
+        let hint = if got_sorted == want_sorted {
+            " (the same bytes in another order: likely fields out of field-number order)"
+        } else {
+            ""
+        };
         return Err(format!(
-            "re-encoded differently from byte {at}: {}",
+            "re-encoded differently from byte {at}{hint}: {}",
             to_hex(&encoded)
         ));
     }

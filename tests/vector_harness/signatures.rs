@@ -178,11 +178,19 @@ fn signing_key(seed: &[u8]) -> Result<SigningKey, String> {
     Ok(SigningKey::from_bytes(&seed))
 }
 
-/// Key name → private seed (base64), from every vector file next to `file`;
-/// a vector may be signed with a key named only in another vector.
+/// Key name → private seed (base64), from every vector file next to `file`
+/// and in the built-in signature vectors; a vector may be signed with a key
+/// named only in another vector.
 fn signing_seeds(file: &Path) -> BTreeMap<String, String> {
+    let builtin = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/signatures");
+    let mut seeds = seeds_in(&builtin);
+    seeds.extend(seeds_in(file.parent().unwrap_or(Path::new("."))));
+    seeds
+}
+
+fn seeds_in(dir: &Path) -> BTreeMap<String, String> {
     static CACHE: Mutex<BTreeMap<PathBuf, BTreeMap<String, String>>> = Mutex::new(BTreeMap::new());
-    let dir = file.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let dir = dir.to_path_buf();
     let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
     cache
         .entry(dir.clone())
@@ -351,7 +359,19 @@ fn run_request_vector(
     let pairs = header_pairs(&vector.headers);
     let req = BorrowedRequest::from_url(&vector.method, &vector.url, &pairs)
         .ok_or_else(|| format!("cannot split URL {:?}", vector.url))?;
-    let key = verifying_key(str_field(field(v, "verification_key")?, "public_raw_b64")?)?;
+    let verification_key = field(v, "verification_key")?;
+    only_known_fields(
+        verification_key,
+        &[
+            "name",
+            "public_raw_b64",
+            "public_pem",
+            "private_seed_b64",
+            "private_pem",
+        ],
+    )
+    .map_err(|e| format!("verification_key: {e}"))?;
+    let key = verifying_key(str_field(verification_key, "public_raw_b64")?)?;
     let now = int_field(v, "now")?;
     let max_age = u32::try_from(int_field(v, "max_age_s")?).map_err(|e| e.to_string())?;
     let policy = Policy::default().with_max_age(max_age);

@@ -103,6 +103,23 @@ pub enum BaseError {
     TooLarge,
 }
 
+impl core::fmt::Display for BaseError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            BaseError::Component(ComponentFault::Malformed) => {
+                "a component identifier is malformed"
+            }
+            BaseError::Component(_) => "a derived component is not supported",
+            BaseError::Duplicate => "a component is listed twice",
+            BaseError::FieldMissing => "a covered field is absent",
+            BaseError::InvalidValue => "a component value holds a character a base cannot carry",
+            BaseError::TooLarge => "the signature base does not fit the buffer",
+        })
+    }
+}
+
+impl core::error::Error for BaseError {}
+
 /// The default capacity for a signature base, in bytes.
 pub const DEFAULT_BASE_CAPACITY: usize = 4096;
 
@@ -125,8 +142,18 @@ pub fn write_signature_base<'o, R: RequestView + ?Sized>(
     signature_params: &InnerList<'_>,
     out: &'o mut [u8],
 ) -> Result<&'o str, BaseError> {
-    // Identify every component first (one parse of the list), then write.
     let mut components = [Component::Method; MAX_INNER_LIST_ITEMS];
+    let count = identify_components(signature_params, &mut components)?;
+    let components = components.get(..count).unwrap_or_default();
+    write_base_for(req, components, signature_params, out)
+}
+
+/// Identifies every component of the list (one parse), refusing unusable and
+/// duplicate ones; returns how many were written into `components`.
+pub(crate) fn identify_components<'l>(
+    signature_params: &InnerList<'l>,
+    components: &mut [Component<'l>; MAX_INNER_LIST_ITEMS],
+) -> Result<usize, BaseError> {
     let mut count = 0;
     for item in signature_params.items() {
         let component = Component::from_item(&item).map_err(BaseError::Component)?;
@@ -139,25 +166,41 @@ pub fn write_signature_base<'o, R: RequestView + ?Sized>(
         *slot = component;
         count += 1;
     }
+    Ok(count)
+}
+
+/// Writes the base for `components`, already identified from `signature_params`.
+pub(crate) fn write_base_for<'o, R: RequestView + ?Sized>(
+    req: &R,
+    components: &[Component<'_>],
+    signature_params: &InnerList<'_>,
+    out: &'o mut [u8],
+) -> Result<&'o str, BaseError> {
+    let too_large = |_| BaseError::TooLarge;
     let mut w = SliceWriter::new(out);
-    for &component in components.get(..count).unwrap_or_default() {
-        write!(w, "\"{}\": ", component.name()).map_err(|_| BaseError::TooLarge)?;
+    for &component in components {
+        w.write_bytes(b"\"").map_err(too_large)?;
+        w.write_str(component.name()).map_err(too_large)?;
+        w.write_bytes(b"\": ").map_err(too_large)?;
         let value_start = w.len();
         write_value(req, component, &mut w)?;
         let line = w.len();
         w.write_char('\n').map_err(|_| BaseError::TooLarge)?;
         check_value(&w, value_start, line)?;
     }
-    write!(w, "\"@signature-params\": {signature_params}").map_err(|_| BaseError::TooLarge)?;
+    w.write_bytes(b"\"@signature-params\": ")
+        .map_err(too_large)?;
+    crate::sfv::write_inner_list(&mut w, signature_params).map_err(too_large)?;
     Ok(w.into_str())
 }
 
 fn check_value(w: &SliceWriter<'_>, start: usize, end: usize) -> Result<(), BaseError> {
     let written = w.written().get(start..end).unwrap_or_default();
-    if written
-        .iter()
-        .all(|&b| b == b'\t' || (0x20..=0x7e).contains(&b))
-    {
+    // No early exit, so the loop vectorizes; values are short and usually clean.
+    let invalid = written.iter().fold(false, |acc, &b| {
+        acc | ((b < 0x20 && b != b'\t') | (b > 0x7e))
+    });
+    if !invalid {
         Ok(())
     } else {
         Err(BaseError::InvalidValue)
@@ -175,7 +218,11 @@ fn write_value<R: RequestView + ?Sized>(
         Component::Authority => write_mapped(w, req.authority(), u8::to_ascii_lowercase),
         Component::Scheme => write_mapped(w, req.scheme(), u8::to_ascii_lowercase),
         Component::Path => w.write_str(non_empty_path(req.path())).map_err(too_large),
-        Component::Query => write!(w, "?{}", req.query().unwrap_or_default()).map_err(too_large),
+        Component::Query => {
+            w.write_char('?').map_err(too_large)?;
+            w.write_str(req.query().unwrap_or_default())
+                .map_err(too_large)
+        }
         Component::TargetUri => {
             write!(
                 w,
@@ -190,12 +237,10 @@ fn write_value<R: RequestView + ?Sized>(
                 None => Ok(()),
             }
         }
-        Component::Field(name) => {
-            if req.field_line(name, 0).is_none() {
-                return Err(BaseError::FieldMissing);
-            }
-            write_field_value(req, name, w).map_err(too_large)
-        }
+        Component::Field(name) => match write_field_value(req, name, w).map_err(too_large)? {
+            0 => Err(BaseError::FieldMissing),
+            _ => Ok(()),
+        },
     }
 }
 

@@ -243,13 +243,14 @@ impl fmt::Display for VerifyError {
     }
 }
 
+impl core::error::Error for VerifyError {}
+
 impl From<DigestError> for VerifyError {
     fn from(e: DigestError) -> Self {
         match e {
-            DigestError::Malformed(Some(s)) => {
-                VerifyError::MalformedContentDigest(Malformed::Syntax(s))
-            }
-            DigestError::Malformed(None) => {
+            DigestError::Malformed(e) => VerifyError::MalformedContentDigest(Malformed::Syntax(e)),
+            DigestError::Empty => VerifyError::MalformedContentDigest(Malformed::Empty),
+            DigestError::NotAByteSequence => {
                 VerifyError::MalformedContentDigest(Malformed::WrongType)
             }
             DigestError::UnsupportedAlgorithm => VerifyError::UnsupportedDigestAlgorithm,

@@ -6,6 +6,12 @@
 //! name, the HTTP status (401 or 403), the Connect code and a message. Nothing
 //! is allocated, and time is a parameter.
 //!
+//! Limits: the signature base is built in a [`DEFAULT_BASE_CAPACITY`]-byte
+//! stack buffer (or a caller's, with [`verify_headers_with_buffer`]); a header
+//! sent on several field lines is joined into a stack buffer of
+//! [`crate::sfv::MAX_INPUT_LEN`] bytes, only when it has several lines. Field
+//! values longer than that are malformed.
+//!
 //! An adapter that streams the body checks the headers first, then feeds the
 //! body through the digest, then finishes:
 //!

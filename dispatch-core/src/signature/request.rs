@@ -198,17 +198,18 @@ pub(crate) fn with_field_value<R: RequestView + ?Sized, T>(
     let mut buf = [0u8; crate::sfv::MAX_INPUT_LEN];
     let mut w = crate::sfv::SliceWriter::new(&mut buf);
     match write_field_value(req, name, &mut w) {
-        Ok(()) => f(Some(Ok(w.into_bytes()))),
+        Ok(_) => f(Some(Ok(w.into_bytes()))),
         Err(_) => f(Some(Err(()))),
     }
 }
 
-/// Writes the field value of `name` (lines trimmed, joined with `", "`).
+/// Writes the field value of `name` (lines trimmed, joined with `", "`),
+/// returning the number of field lines.
 pub(crate) fn write_field_value<R: RequestView + ?Sized>(
     req: &R,
     name: &str,
     w: &mut crate::sfv::SliceWriter<'_>,
-) -> core::fmt::Result {
+) -> Result<usize, core::fmt::Error> {
     let mut index = 0;
     while let Some(line) = req.field_line(name, index) {
         if index > 0 {
@@ -217,7 +218,7 @@ pub(crate) fn write_field_value<R: RequestView + ?Sized>(
         w.write_bytes(trim_ows(line))?;
         index += 1;
     }
-    Ok(())
+    Ok(index)
 }
 
 #[cfg(test)]

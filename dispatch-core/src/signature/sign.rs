@@ -49,6 +49,20 @@ pub enum SignError {
     Base(BaseError),
 }
 
+impl core::fmt::Display for SignError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            SignError::BufferTooSmall => f.write_str("the signing buffer is too small"),
+            SignError::InvalidSpec => {
+                f.write_str("the label, a component or a parameter is not valid RFC 8941")
+            }
+            SignError::Base(e) => write!(f, "the signature base cannot be built: {e}"),
+        }
+    }
+}
+
+impl core::error::Error for SignError {}
+
 /// A buffer size that fits the headers and base of an ordinary request.
 pub const SIGNING_BUFFER_LEN: usize = 2 * super::DEFAULT_BASE_CAPACITY;
 

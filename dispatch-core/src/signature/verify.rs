@@ -3,17 +3,12 @@
 
 use ed25519_dalek::{Signature, VerifyingKey};
 
-use super::base::{
-    BaseError, Component, ComponentFault, DEFAULT_BASE_CAPACITY, write_signature_base,
-};
+use super::base::{BaseError, Component, ComponentFault, DEFAULT_BASE_CAPACITY, write_base_for};
 use super::error::{Malformed, VerifyError};
 use super::request::{RequestView, has_field, with_field_value};
 use super::{ALG, KEYID, REQUIRED_COMPONENTS};
-use crate::digest::{ContentDigest, Digest, ExpectedDigest};
+use crate::digest::{Algorithm, ContentDigest, Digest, ExpectedDigest};
 use crate::sfv::{BareItem, Dictionary, InnerList, MAX_INNER_LIST_ITEMS, Member, Parameters};
-
-/// The signature parameters the policy accepts.
-const ALLOWED_PARAMETERS: [&str; 5] = ["alg", "created", "expires", "keyid", "nonce"];
 
 /// The time rules: clock skew and maximum age, in seconds.
 ///
@@ -102,6 +97,11 @@ impl VerifiedHeaders {
         self.finish(&hasher.finish())
     }
 
+    /// The digest algorithm the body will be checked with.
+    pub const fn digest_algorithm(&self) -> Algorithm {
+        self.expected.algorithm()
+    }
+
     /// The signature's `created` time, in Unix seconds.
     pub const fn created(&self) -> i64 {
         self.created
@@ -163,11 +163,12 @@ pub fn verify_headers_with_buffer<R: RequestView + ?Sized>(
         // Step 3: parameters.
         let (created, expires) = check_parameters(&params.params())?;
         // Step 4: components.
-        check_components(req, &params)?;
+        let (components, count) = check_components(req, &params)?;
+        let components = components.get(..count).unwrap_or_default();
         // Step 5: time.
         check_time(created, expires, now, policy)?;
         // Step 6: the signature over the rebuilt base.
-        let base = write_signature_base(req, &params, base_buf).map_err(|e| match e {
+        let base = write_base_for(req, components, &params, base_buf).map_err(|e| match e {
             BaseError::Component(ComponentFault::Malformed) => VerifyError::MalformedComponent,
             BaseError::Component(_) => VerifyError::UnsupportedComponent,
             BaseError::Duplicate => VerifyError::DuplicateComponent,
@@ -232,48 +233,50 @@ fn parse_signature(value: &[u8], label: &str) -> Result<[u8; 64], VerifyError> {
     Ok(signature)
 }
 
-/// Step 3; returns `created` and `expires`.
+/// Step 3; returns `created` and `expires`. One pass over the parameters,
+/// then the rules in the policy's order.
 fn check_parameters(params: &Parameters<'_>) -> Result<(i64, Option<i64>), VerifyError> {
-    if params
-        .iter()
-        .any(|(key, _)| !ALLOWED_PARAMETERS.contains(&key))
-    {
-        return Err(VerifyError::UnknownParameter);
+    let (mut created, mut expires, mut nonce, mut keyid, mut alg) = (None, None, None, None, None);
+    for (key, value) in params.iter() {
+        let slot = match key {
+            "created" => &mut created,
+            "expires" => &mut expires,
+            "nonce" => &mut nonce,
+            "keyid" => &mut keyid,
+            "alg" => &mut alg,
+            _ => return Err(VerifyError::UnknownParameter),
+        };
+        *slot = Some(value);
     }
-    let created = params
-        .get("created")
-        .and_then(|v| v.as_integer())
+    let created = created
+        .and_then(|v: BareItem<'_>| v.as_integer())
         .ok_or(VerifyError::BadCreated)?;
-    let expires = match params.get("expires") {
+    let expires = match expires {
         None => None,
         Some(BareItem::Integer(expires)) => Some(expires),
         Some(_) => return Err(VerifyError::BadExpires),
     };
-    if let Some(nonce) = params.get("nonce")
-        && nonce.as_string().is_none()
-    {
+    if nonce.is_some_and(|n| n.as_string().is_none()) {
         return Err(VerifyError::BadNonce);
     }
-    let keyid_ok = params
-        .get("keyid")
+    let keyid_ok = keyid
         .and_then(|v| v.as_string())
         .is_some_and(|keyid| keyid.eq_str(KEYID));
     if !keyid_ok {
         return Err(VerifyError::UnknownKeyid);
     }
-    if let Some(alg) = params.get("alg")
-        && !alg.as_string().is_some_and(|alg| alg.eq_str(ALG))
-    {
+    if alg.is_some_and(|alg| !alg.as_string().is_some_and(|alg| alg.eq_str(ALG))) {
         return Err(VerifyError::UnsupportedAlg);
     }
     Ok((created, expires))
 }
 
 /// Step 4, one rule at a time over all components, in the policy's order.
-fn check_components<R: RequestView + ?Sized>(
+/// Returns the components, identified, for building the base.
+fn check_components<'l, R: RequestView + ?Sized>(
     req: &R,
-    params: &InnerList<'_>,
-) -> Result<(), VerifyError> {
+    params: &InnerList<'l>,
+) -> Result<([Component<'l>; MAX_INNER_LIST_ITEMS], usize), VerifyError> {
     // One parse of the list: each item's name (if a plain String) and component.
     let mut names = [""; MAX_INNER_LIST_ITEMS];
     let mut components = [Err(ComponentFault::Malformed); MAX_INNER_LIST_ITEMS];
@@ -317,7 +320,11 @@ fn check_components<R: RequestView + ?Sized>(
     if !REQUIRED_COMPONENTS.iter().all(|r| names.contains(r)) {
         return Err(VerifyError::InsufficientCoverage);
     }
-    Ok(())
+    let mut identified = [Component::Method; MAX_INNER_LIST_ITEMS];
+    for (slot, component) in identified.iter_mut().zip(components.iter().flatten()) {
+        *slot = *component;
+    }
+    Ok((identified, count))
 }
 
 /// Step 5.

@@ -440,52 +440,49 @@ pub fn verify(req: &Request<'_>, key: &[u8; 32], now: i64) -> Verdict {
         return reject(401, "unsupported-alg");
     }
 
-    // 4. Components.
+    // 4. Components, one rule at a time over the whole list, in the
+    // policy's order. A field component must name a field: an RFC 9110
+    // token, in lower case.
+    let is_tchar = |c: u8| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c);
     let mut names: Vec<&str> = Vec::new();
     for (item, item_params) in components {
         let Bare::Str(name) = item else {
             return reject(401, "malformed-component");
         };
-        if !item_params.is_empty() || name.bytes().any(|c| c.is_ascii_uppercase()) {
+        let field_name_ok = name.starts_with('@') || name.bytes().all(is_tchar);
+        if !item_params.is_empty()
+            || name.is_empty()
+            || !field_name_ok
+            || name.bytes().any(|c| c.is_ascii_uppercase())
+        {
             return reject(401, "malformed-component");
-        }
-        if names.contains(&name.as_str()) {
-            return reject(401, "duplicate-component");
         }
         names.push(name);
     }
-    let derived = [
-        "@method",
-        "@authority",
-        "@path",
-        "@query",
-        "@target-uri",
-        "@scheme",
-    ];
+    for (i, name) in names.iter().enumerate() {
+        if names[..i].contains(name) {
+            return reject(401, "duplicate-component");
+        }
+    }
+    let derived = ["@method", "@authority", "@path", "@query", "@target-uri", "@scheme"];
+    if names.iter().any(|n| n.starts_with('@') && !derived.contains(n)) {
+        return reject(401, "unsupported-component");
+    }
+    if names.iter().any(|n| !n.starts_with('@') && field(req, n).is_none()) {
+        return reject(401, "covered-header-missing");
+    }
+    let required = ["@method", "@path", "@authority", "content-type", "content-digest"];
+    if !required.iter().all(|r| names.contains(r)) {
+        return reject(401, "insufficient-coverage");
+    }
     let mut lines = Vec::new();
     for name in &names {
         let value = if name.starts_with('@') {
-            if !derived.contains(name) {
-                return reject(401, "unsupported-component");
-            }
             derived_value(req, name)
         } else {
-            match field(req, name) {
-                Some(v) => v,
-                None => return reject(401, "covered-header-missing"),
-            }
+            field(req, name).unwrap_or_default()
         };
         lines.push(format!("{}: {value}\n", serialize_string(name)));
-    }
-    let required = [
-        "@method",
-        "@path",
-        "@authority",
-        "content-type",
-        "content-digest",
-    ];
-    if !required.iter().all(|r| names.contains(r)) {
-        return reject(401, "insufficient-coverage");
     }
 
     // 5. Time (i128: no overflow on 15-digit integers).

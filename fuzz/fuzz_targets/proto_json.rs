@@ -23,7 +23,11 @@ fn round_trip<M: Message + Default + Name + PartialEq + core::fmt::Debug>(json: 
     // google.protobuf.Struct packed in an Any has its map entries in no
     // fixed order, so equal messages can carry different Any bytes.
     let again = to_json(&back).expect("a decoded message encodes");
-    assert_eq!(again, to_json(&message).expect("encoded once already"), "{text}");
+    assert_eq!(
+        again,
+        to_json(&message).expect("encoded once already"),
+        "{text}"
+    );
 }
 
 fuzz_target!(|input: &[u8]| {

@@ -464,14 +464,33 @@ pub fn verify(req: &Request<'_>, key: &[u8; 32], now: i64) -> Verdict {
             return reject(401, "duplicate-component");
         }
     }
-    let derived = ["@method", "@authority", "@path", "@query", "@target-uri", "@scheme"];
-    if names.iter().any(|n| n.starts_with('@') && !derived.contains(n)) {
+    let derived = [
+        "@method",
+        "@authority",
+        "@path",
+        "@query",
+        "@target-uri",
+        "@scheme",
+    ];
+    if names
+        .iter()
+        .any(|n| n.starts_with('@') && !derived.contains(n))
+    {
         return reject(401, "unsupported-component");
     }
-    if names.iter().any(|n| !n.starts_with('@') && field(req, n).is_none()) {
+    if names
+        .iter()
+        .any(|n| !n.starts_with('@') && field(req, n).is_none())
+    {
         return reject(401, "covered-header-missing");
     }
-    let required = ["@method", "@path", "@authority", "content-type", "content-digest"];
+    let required = [
+        "@method",
+        "@path",
+        "@authority",
+        "content-type",
+        "content-digest",
+    ];
     if !required.iter().all(|r| names.contains(r)) {
         return reject(401, "insufficient-coverage");
     }
@@ -555,5 +574,28 @@ fn derived_value(req: &Request<'_>, name: &str) -> String {
             path,
             query.unwrap_or_default()
         ),
+    }
+}
+
+/// The number (1 to 7) of the §8 check a reason belongs to. §8 orders the
+/// checks, not the reasons within one check, so comparing check numbers is
+/// the strictest comparison the spec supports.
+pub fn check_of(reason: &str) -> u8 {
+    match reason {
+        "missing-signature-input" | "missing-signature" => 1,
+        "malformed-signature-input"
+        | "malformed-signature"
+        | "not-exactly-one-signature"
+        | "label-mismatch" => 2,
+        "unknown-parameter" | "bad-created" | "bad-expires" | "bad-nonce" | "unknown-keyid"
+        | "unsupported-alg" => 3,
+        "malformed-component"
+        | "duplicate-component"
+        | "unsupported-component"
+        | "covered-header-missing"
+        | "insufficient-coverage" => 4,
+        "created-in-future" | "expired" => 5,
+        "signature-mismatch" => 6,
+        _ => 7,
     }
 }

@@ -7,8 +7,8 @@ use dispatch_core::digest::{
     write_header_value,
 };
 use dispatch_core::signature::{
-    BorrowedRequest, Component, ComponentFault, Policy, VerifyError, sign_request, verify,
-    verify_headers,
+    BaseError, BorrowedRequest, Component, ComponentFault, Policy, VerifyError, sign_request,
+    verify, verify_headers,
 };
 use ed25519_dalek::SigningKey;
 
@@ -126,4 +126,24 @@ fn time_window_edges_are_exact() {
         assert_eq!(headers.digest_algorithm(), Algorithm::Sha512);
         assert_eq!(headers.check_body(b"y"), Err(VerifyError::DigestMismatch));
     });
+}
+
+#[test]
+fn base_errors_say_what_failed() {
+    let errors = [
+        BaseError::Component(ComponentFault::Malformed),
+        BaseError::Component(ComponentFault::Unsupported),
+        BaseError::Duplicate,
+        BaseError::FieldMissing,
+        BaseError::InvalidValue,
+        BaseError::TooLarge,
+    ];
+    let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    for (i, message) in messages.iter().enumerate() {
+        assert!(!message.is_empty());
+        assert!(
+            !messages[..i].contains(message),
+            "two errors share {message:?}"
+        );
+    }
 }

@@ -474,6 +474,9 @@ pub struct InnerList<'a> {
     items_raw: &'a str,
     len: usize,
     params: Parameters<'a>,
+    /// The whole source text, from `(` to the end of the parameters, when it
+    /// is already in canonical form: serializing it is then one copy.
+    canonical: Option<&'a str>,
 }
 
 impl<'a> InnerList<'a> {
@@ -649,6 +652,10 @@ struct Cursor<'a> {
     /// Set when walking text that `parse` already checked: byte sequences are
     /// then not validated again.
     trusted: bool,
+    /// Set when the text parsed so far differs from its canonical
+    /// serialization (extra spaces, `=?1`, repeated keys, non-canonical
+    /// numbers); read by `parse_inner_list`.
+    noncanonical: bool,
 }
 
 impl<'a> Cursor<'a> {
@@ -657,6 +664,7 @@ impl<'a> Cursor<'a> {
             text,
             pos: 0,
             trusted: false,
+            noncanonical: false,
         }
     }
 
@@ -666,6 +674,7 @@ impl<'a> Cursor<'a> {
             text,
             pos: 0,
             trusted: true,
+            noncanonical: false,
         }
     }
 
@@ -756,21 +765,30 @@ impl<'a> Cursor<'a> {
     }
 
     fn parse_inner_list(&mut self) -> Result<InnerList<'a>, Error> {
+        let open = self.pos;
         if !self.eat(b'(') {
             return Err(Error::InvalidBareItem);
         }
+        self.noncanonical = false;
         let start = self.pos;
         let mut len = 0usize;
         loop {
+            // Canonical form: one space between items, none after `(` or before `)`.
+            let before_spaces = self.pos;
             self.skip_sp();
+            let spaces = self.pos - before_spaces;
+            let want = usize::from(len > 0 && self.peek() != Some(b')'));
+            self.noncanonical |= spaces != want;
             if self.peek() == Some(b')') {
                 let items_raw = self.since(start);
                 self.pos += 1;
                 let params = self.parse_parameters()?;
+                let canonical = (!self.noncanonical).then(|| self.since(open));
                 return Ok(InnerList {
                     items_raw,
                     len,
                     params,
+                    canonical,
                 });
             }
             if self.at_end() {
@@ -818,6 +836,7 @@ impl<'a> Cursor<'a> {
             };
             if earlier.raw_iter().any(|(k, _)| k == key) {
                 has_duplicates = true;
+                self.noncanonical = true;
             } else {
                 distinct += 1;
             }
@@ -834,10 +853,15 @@ impl<'a> Cursor<'a> {
         if !self.eat(b';') {
             return Ok(None);
         }
+        let before_spaces = self.pos;
         self.skip_sp();
         let key = self.parse_key()?;
+        self.noncanonical |= self.pos - key.len() != before_spaces;
         let value = if self.eat(b'=') {
-            self.parse_bare_item()?
+            let value = self.parse_bare_item()?;
+            // A true Boolean parameter is written without `=?1`.
+            self.noncanonical |= value == BareItem::Boolean(true);
+            value
         } else {
             BareItem::Boolean(true)
         };
@@ -858,6 +882,8 @@ impl<'a> Cursor<'a> {
 
     fn parse_number(&mut self) -> Result<BareItem<'a>, Error> {
         let negative = self.eat(b'-');
+        // A leading zero (other than a lone `0`) is dropped when serialized.
+        let leading_zero = self.peek() == Some(b'0');
         let mut int_part: i64 = 0;
         let mut int_digits = 0usize;
         while let Some(d @ b'0'..=b'9') = self.peek() {
@@ -871,8 +897,11 @@ impl<'a> Cursor<'a> {
         if int_digits == 0 {
             return Err(Error::NumberWithoutDigits);
         }
+        self.noncanonical |= leading_zero && int_digits > 1;
         let sign = if negative { -1 } else { 1 };
         if !self.eat(b'.') {
+            // `-0` is written `0`.
+            self.noncanonical |= negative && int_part == 0;
             return Ok(BareItem::Integer(sign * int_part));
         }
         if int_digits > 12 {
@@ -891,6 +920,9 @@ impl<'a> Cursor<'a> {
         if frac_digits == 0 {
             return Err(Error::DecimalEndsWithDot);
         }
+        // Trailing zeros of the fraction (but one) and `-0.0` are dropped.
+        self.noncanonical |= frac_digits > 1 && frac % 10 == 0;
+        self.noncanonical |= negative && int_part == 0 && frac == 0;
         let frac = frac * 10i64.pow(3 - frac_digits);
         Ok(BareItem::Decimal(Decimal {
             thousandths: sign * (int_part * 1000 + frac),
@@ -1102,6 +1134,16 @@ pub fn write_item(w: &mut impl Write, item: &Item<'_>) -> fmt::Result {
 
 /// Writes an inner list with its parameters in canonical form.
 pub fn write_inner_list(w: &mut impl Write, list: &InnerList<'_>) -> fmt::Result {
+    match list.canonical {
+        // The parser found the source already canonical: the same bytes.
+        Some(text) => w.write_str(text),
+        None => serialize_inner_list(w, list),
+    }
+}
+
+/// [`write_inner_list`] without the copy of canonical source text: always
+/// serializes item by item.
+fn serialize_inner_list(w: &mut impl Write, list: &InnerList<'_>) -> fmt::Result {
     w.write_char('(')?;
     for (i, item) in list.items().enumerate() {
         if i > 0 {
@@ -1428,5 +1470,115 @@ mod tests {
         );
         assert_eq!(SfString::new("a\nb"), Err(Error::InvalidStringCharacter));
         assert!(s.eq_str(r#"a"b\c"#));
+    }
+
+    /// `list` written with the copy of canonical text allowed, then serialized.
+    fn fast_and_slow(list: &InnerList<'_>) -> (std::string::String, std::string::String) {
+        let mut fast = std::string::String::new();
+        write_inner_list(&mut fast, list).unwrap();
+        let mut slow = std::string::String::new();
+        serialize_inner_list(&mut slow, list).unwrap();
+        (fast, slow)
+    }
+
+    #[test]
+    fn canonical_source_is_copied_only_when_canonical() {
+        for (text, canonical) in [
+            (r#"("@method" "@path");created=17;keyid="a\"b""#, true),
+            ("();a=?0;b=-1.05;c=:AAE=:;d=tok/x:y", true),
+            ("(0 -5 1.0 -0.5 ?1 ?0);a", true),
+            ("( 1)", false),
+            ("(1 )", false),
+            ("(1  2)", false),
+            ("( )", false),
+            ("(1);a=?1", false),
+            ("(1);a=1;a=2", false),
+            ("(1;x=1;x=1)", false),
+            ("(1); a", false),
+            ("(01)", false),
+            ("(-0)", false),
+            ("(1.50)", false),
+            ("(-0.0)", false),
+            ("(00.5)", false),
+        ] {
+            let list = InnerList::parse(text.as_bytes()).unwrap();
+            assert_eq!(list.canonical.is_some(), canonical, "{text}");
+            let (fast, slow) = fast_and_slow(&list);
+            assert_eq!(fast, slow, "{text}");
+        }
+    }
+
+    fn bare_item_text() -> impl proptest::strategy::Strategy<Value = std::string::String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            "-?0{0,2}[0-9]{1,3}",
+            "-?0{0,2}[0-9]{1,3}\\.[0-9]{1,3}",
+            Just(r#""@method""#.into()),
+            Just(r#""content-type""#.into()),
+            Just(r#""a\"b\\c""#.into()),
+            Just("tok/x:y".into()),
+            Just("?0".into()),
+            Just("?1".into()),
+            Just(":AAE=:".into()),
+        ]
+    }
+
+    fn parameters_text() -> impl proptest::strategy::Strategy<Value = std::string::String> {
+        use proptest::prelude::*;
+        proptest::collection::vec(
+            (
+                " {0,1}",
+                prop_oneof![Just("a"), Just("b"), Just("created")],
+                proptest::option::of(bare_item_text()),
+            ),
+            0..4,
+        )
+        .prop_map(|params| {
+            params
+                .into_iter()
+                .map(|(sp, key, value)| match value {
+                    Some(value) => std::format!(";{sp}{key}={value}"),
+                    None => std::format!(";{sp}{key}"),
+                })
+                .collect()
+        })
+    }
+
+    proptest::proptest! {
+        /// The copy of canonical source text is byte-identical to serializing
+        /// the parsed list, and is taken exactly when the source is canonical.
+        #[test]
+        fn copied_inner_list_equals_serialized(
+            lead in " {0,1}",
+            items in proptest::collection::vec((bare_item_text(), parameters_text(), " {1,2}"), 0..5),
+            trail in " {0,1}",
+            params in parameters_text(),
+        ) {
+            let mut text = std::format!("({lead}");
+            for (i, (bare, item_params, sep)) in items.iter().enumerate() {
+                if i > 0 {
+                    text.push_str(sep);
+                }
+                text.push_str(bare);
+                text.push_str(item_params);
+            }
+            text.push_str(&trail);
+            text.push(')');
+            text.push_str(&params);
+            // Some generated numbers are out of range; only parsed lists matter.
+            if let Ok(list) = InnerList::parse(text.as_bytes()) {
+                let (fast, slow) = fast_and_slow(&list);
+                proptest::prop_assert_eq!(&fast, &slow);
+                proptest::prop_assert_eq!(list.canonical.is_some(), slow == text);
+                // The same through a dictionary member, as Signature-Input is read.
+                let member = std::format!("sig={text}");
+                let dict = Dictionary::parse(member.as_bytes()).unwrap();
+                let Some(Member::InnerList(list)) = dict.get("sig") else {
+                    panic!("not an inner list");
+                };
+                let (fast, slow) = fast_and_slow(&list);
+                proptest::prop_assert_eq!(fast, slow);
+            }
+        }
     }
 }

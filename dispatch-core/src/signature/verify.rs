@@ -130,8 +130,7 @@ pub fn verify_headers<R: RequestView + ?Sized>(
     now: i64,
     policy: &Policy,
 ) -> Result<VerifiedHeaders, VerifyError> {
-    let mut base = [0u8; DEFAULT_BASE_CAPACITY];
-    verify_headers_with_buffer(req, key, now, policy, &mut base)
+    verify_headers_in(req, key, now, policy, None)
 }
 
 /// [`verify_headers`] with a caller's buffer for the signature base; a base
@@ -142,6 +141,23 @@ pub fn verify_headers_with_buffer<R: RequestView + ?Sized>(
     now: i64,
     policy: &Policy,
     base_buf: &mut [u8],
+) -> Result<VerifiedHeaders, VerifyError> {
+    verify_headers_in(req, key, now, policy, Some(base_buf))
+}
+
+/// A typical base (~400 bytes) fits here; zeroing the full
+/// [`DEFAULT_BASE_CAPACITY`] on every call costs more than the parsing.
+const SMALL_BASE_CAPACITY: usize = 1024;
+
+/// Steps 1 to 7a; the base goes into `base_buf`, or, when `None`, into a
+/// small stack buffer and, only if it does not fit there, a
+/// [`DEFAULT_BASE_CAPACITY`] one (the same outcome as using the large one).
+fn verify_headers_in<R: RequestView + ?Sized>(
+    req: &R,
+    key: &VerifyingKey,
+    now: i64,
+    policy: &Policy,
+    base_buf: Option<&mut [u8]>,
 ) -> Result<VerifiedHeaders, VerifyError> {
     with_field_value(req, "signature-input", |input| {
         // Step 1: both headers present.
@@ -168,15 +184,24 @@ pub fn verify_headers_with_buffer<R: RequestView + ?Sized>(
         // Step 5: time.
         check_time(created, expires, now, policy)?;
         // Step 6: the signature over the rebuilt base.
-        let base = write_base_for(req, components, &params, base_buf).map_err(|e| match e {
-            BaseError::Component(ComponentFault::Malformed) => VerifyError::MalformedComponent,
-            BaseError::Component(_) => VerifyError::UnsupportedComponent,
-            BaseError::Duplicate => VerifyError::DuplicateComponent,
-            BaseError::FieldMissing => VerifyError::CoveredHeaderMissing,
-            _ => VerifyError::SignatureBaseUnbuildable,
-        })?;
-        key.verify_strict(base.as_bytes(), &Signature::from_bytes(&signature))
-            .map_err(|_| VerifyError::SignatureMismatch)?;
+        let check = |base: Result<&str, BaseError>| {
+            let base = base.map_err(base_error)?;
+            key.verify_strict(base.as_bytes(), &Signature::from_bytes(&signature))
+                .map_err(|_| VerifyError::SignatureMismatch)
+        };
+        match base_buf {
+            Some(buf) => check(write_base_for(req, components, &params, buf))?,
+            None => {
+                let mut small = [0u8; SMALL_BASE_CAPACITY];
+                match write_base_for(req, components, &params, &mut small) {
+                    Err(BaseError::TooLarge) => {
+                        let mut large = [0u8; DEFAULT_BASE_CAPACITY];
+                        check(write_base_for(req, components, &params, &mut large))?;
+                    }
+                    base => check(base)?,
+                }
+            }
+        }
         // Step 7, first part: the (now authenticated) Content-Digest header.
         let expected = with_field_value(req, "content-digest", |value| match value {
             None => Err(VerifyError::CoveredHeaderMissing),
@@ -185,6 +210,16 @@ pub fn verify_headers_with_buffer<R: RequestView + ?Sized>(
         })?;
         Ok(VerifiedHeaders { expected, created })
     })
+}
+
+fn base_error(e: BaseError) -> VerifyError {
+    match e {
+        BaseError::Component(ComponentFault::Malformed) => VerifyError::MalformedComponent,
+        BaseError::Component(_) => VerifyError::UnsupportedComponent,
+        BaseError::Duplicate => VerifyError::DuplicateComponent,
+        BaseError::FieldMissing => VerifyError::CoveredHeaderMissing,
+        _ => VerifyError::SignatureBaseUnbuildable,
+    }
 }
 
 fn too_long(variant: fn(Malformed) -> VerifyError) -> VerifyError {

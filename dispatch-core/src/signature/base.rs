@@ -2,7 +2,7 @@
 
 use core::fmt::Write as _;
 
-use super::request::{RequestView, write_field_value};
+use super::request::{FieldLines, RequestView, write_field_value};
 use crate::sfv::{BareItem, InnerList, Item, MAX_INNER_LIST_ITEMS, SliceWriter};
 
 /// A covered component this crate can derive.
@@ -145,7 +145,7 @@ pub fn write_signature_base<'o, R: RequestView + ?Sized>(
     let mut components = [Component::Method; MAX_INNER_LIST_ITEMS];
     let count = identify_components(signature_params, &mut components)?;
     let components = components.get(..count).unwrap_or_default();
-    write_base_for(req, components, signature_params, out)
+    write_base_for(req, components, &[], signature_params, out)
 }
 
 /// Identifies every component of the list (one parse), refusing unusable and
@@ -170,20 +170,23 @@ pub(crate) fn identify_components<'l>(
 }
 
 /// Writes the base for `components`, already identified from `signature_params`.
+/// `fields`, when not empty, holds the looked-up lines of each component
+/// that is a field (by the same index), so they are not looked up again.
 pub(crate) fn write_base_for<'o, R: RequestView + ?Sized>(
     req: &R,
     components: &[Component<'_>],
+    fields: &[FieldLines<'_>],
     signature_params: &InnerList<'_>,
     out: &'o mut [u8],
 ) -> Result<&'o str, BaseError> {
     let too_large = |_| BaseError::TooLarge;
     let mut w = SliceWriter::new(out);
-    for &component in components {
+    for (i, &component) in components.iter().enumerate() {
         w.write_bytes(b"\"").map_err(too_large)?;
         w.write_str(component.name()).map_err(too_large)?;
         w.write_bytes(b"\": ").map_err(too_large)?;
         let value_start = w.len();
-        write_value(req, component, &mut w)?;
+        write_value(req, component, fields.get(i).copied(), &mut w)?;
         let line = w.len();
         w.write_char('\n').map_err(|_| BaseError::TooLarge)?;
         check_value(&w, value_start, line)?;
@@ -210,6 +213,7 @@ fn check_value(w: &SliceWriter<'_>, start: usize, end: usize) -> Result<(), Base
 fn write_value<R: RequestView + ?Sized>(
     req: &R,
     component: Component<'_>,
+    lines: Option<FieldLines<'_>>,
     w: &mut SliceWriter<'_>,
 ) -> Result<(), BaseError> {
     let too_large = |_| BaseError::TooLarge;
@@ -237,10 +241,22 @@ fn write_value<R: RequestView + ?Sized>(
                 None => Ok(()),
             }
         }
-        Component::Field(name) => match write_field_value(req, name, w).map_err(too_large)? {
-            0 => Err(BaseError::FieldMissing),
-            _ => Ok(()),
+        Component::Field(name) => match lines {
+            Some(FieldLines::Absent) => Err(BaseError::FieldMissing),
+            Some(FieldLines::One(value)) => w.write_bytes(value).map_err(too_large),
+            Some(FieldLines::Several) | None => write_joined(req, name, w),
         },
+    }
+}
+
+fn write_joined<R: RequestView + ?Sized>(
+    req: &R,
+    name: &str,
+    w: &mut SliceWriter<'_>,
+) -> Result<(), BaseError> {
+    match write_field_value(req, name, w).map_err(|_| BaseError::TooLarge)? {
+        0 => Err(BaseError::FieldMissing),
+        _ => Ok(()),
     }
 }
 

@@ -5,7 +5,7 @@ use ed25519_dalek::{Signature, VerifyingKey};
 
 use super::base::{BaseError, Component, ComponentFault, DEFAULT_BASE_CAPACITY, write_base_for};
 use super::error::{Malformed, VerifyError};
-use super::request::{RequestView, has_field, with_field_value};
+use super::request::{FieldLines, RequestView, field_lines, with_field_lines, with_field_value};
 use super::{ALG, KEYID, REQUIRED_COMPONENTS};
 use crate::digest::{Algorithm, ContentDigest, Digest, ExpectedDigest};
 use crate::sfv::{BareItem, Dictionary, InnerList, MAX_INNER_LIST_ITEMS, Member, Parameters};
@@ -165,13 +165,15 @@ fn verify_headers_in<R: RequestView + ?Sized>(
             None => return Err(VerifyError::MissingSignatureInput),
             Some(input) => input,
         };
-        if !has_field(req, "signature") {
+        // Looked up once, used for step 2.
+        let signature_lines = field_lines(req, "signature");
+        if signature_lines == FieldLines::Absent {
             return Err(VerifyError::MissingSignature);
         }
         // Step 2: structure.
         let input = input.map_err(|()| too_long(VerifyError::MalformedSignatureInput))?;
         let (label, params) = parse_signature_input(input)?;
-        let signature = with_field_value(req, "signature", |value| match value {
+        let signature = with_field_lines(req, "signature", signature_lines, |value| match value {
             None => Err(VerifyError::MissingSignature),
             Some(Err(())) => Err(too_long(VerifyError::MalformedSignature)),
             Some(Ok(value)) => parse_signature(value, label),
@@ -179,8 +181,9 @@ fn verify_headers_in<R: RequestView + ?Sized>(
         // Step 3: parameters.
         let (created, expires) = check_parameters(&params.params())?;
         // Step 4: components.
-        let (components, count) = check_components(req, &params)?;
+        let (components, fields, count) = check_components(req, &params)?;
         let components = components.get(..count).unwrap_or_default();
+        let fields = fields.get(..count).unwrap_or_default();
         // Step 5: time.
         check_time(created, expires, now, policy)?;
         // Step 6: the signature over the rebuilt base.
@@ -190,24 +193,34 @@ fn verify_headers_in<R: RequestView + ?Sized>(
                 .map_err(|_| VerifyError::SignatureMismatch)
         };
         match base_buf {
-            Some(buf) => check(write_base_for(req, components, &params, buf))?,
+            Some(buf) => check(write_base_for(req, components, fields, &params, buf))?,
             None => {
                 let mut small = [0u8; SMALL_BASE_CAPACITY];
-                match write_base_for(req, components, &params, &mut small) {
+                match write_base_for(req, components, fields, &params, &mut small) {
                     Err(BaseError::TooLarge) => {
                         let mut large = [0u8; DEFAULT_BASE_CAPACITY];
-                        check(write_base_for(req, components, &params, &mut large))?;
+                        check(write_base_for(req, components, fields, &params, &mut large))?;
                     }
                     base => check(base)?,
                 }
             }
         }
         // Step 7, first part: the (now authenticated) Content-Digest header.
-        let expected = with_field_value(req, "content-digest", |value| match value {
+        // Covered (so already looked up) unless the policy changes.
+        let digest_lines = components
+            .iter()
+            .zip(fields)
+            .find(|(c, _)| **c == Component::Field("content-digest"))
+            .map(|(_, lines)| *lines);
+        let read_digest = |value: Option<Result<&[u8], ()>>| match value {
             None => Err(VerifyError::CoveredHeaderMissing),
             Some(Err(())) => Err(too_long(VerifyError::MalformedContentDigest)),
             Some(Ok(value)) => ExpectedDigest::from_header(value).map_err(VerifyError::from),
-        })?;
+        };
+        let expected = match digest_lines {
+            Some(lines) => with_field_lines(req, "content-digest", lines, read_digest),
+            None => with_field_value(req, "content-digest", read_digest),
+        }?;
         Ok(VerifiedHeaders { expected, created })
     })
 }
@@ -307,11 +320,20 @@ fn check_parameters(params: &Parameters<'_>) -> Result<(i64, Option<i64>), Verif
 }
 
 /// Step 4, one rule at a time over all components, in the policy's order.
-/// Returns the components, identified, for building the base.
-fn check_components<'l, R: RequestView + ?Sized>(
-    req: &R,
+/// Returns the components, identified, for building the base, with the
+/// looked-up lines of each field component (by the same index).
+#[allow(clippy::type_complexity)]
+fn check_components<'l, 'r, R: RequestView + ?Sized>(
+    req: &'r R,
     params: &InnerList<'l>,
-) -> Result<([Component<'l>; MAX_INNER_LIST_ITEMS], usize), VerifyError> {
+) -> Result<
+    (
+        [Component<'l>; MAX_INNER_LIST_ITEMS],
+        [FieldLines<'r>; MAX_INNER_LIST_ITEMS],
+        usize,
+    ),
+    VerifyError,
+> {
     // One parse of the list: each item's name (if a plain String) and component.
     let mut names = [""; MAX_INNER_LIST_ITEMS];
     let mut components = [Err(ComponentFault::Malformed); MAX_INNER_LIST_ITEMS];
@@ -345,11 +367,13 @@ fn check_components<'l, R: RequestView + ?Sized>(
     if components.iter().any(Result::is_err) {
         return Err(VerifyError::UnsupportedComponent);
     }
-    for component in components.iter().flatten() {
-        if let Component::Field(name) = component
-            && !has_field(req, name)
-        {
-            return Err(VerifyError::CoveredHeaderMissing);
+    let mut fields = [FieldLines::Absent; MAX_INNER_LIST_ITEMS];
+    for (component, lines) in components.iter().flatten().zip(fields.iter_mut()) {
+        if let Component::Field(name) = component {
+            *lines = field_lines(req, name);
+            if *lines == FieldLines::Absent {
+                return Err(VerifyError::CoveredHeaderMissing);
+            }
         }
     }
     if !REQUIRED_COMPONENTS.iter().all(|r| names.contains(r)) {
@@ -359,7 +383,7 @@ fn check_components<'l, R: RequestView + ?Sized>(
     for (slot, component) in identified.iter_mut().zip(components.iter().flatten()) {
         *slot = *component;
     }
-    Ok((identified, count))
+    Ok((identified, fields, count))
 }
 
 /// Step 5.

@@ -382,16 +382,31 @@ fn validate_base64(text: &str) -> Result<(), Error> {
     if padding > 2 {
         return Err(Error::InvalidBase64);
     }
+    // Length and padding errors take precedence over the alphabet's.
     let data = bytes.get(..bytes.len() - padding).unwrap_or_default();
     // One pass without early exit: OR together the table entries, so any
     // non-alphabet byte (entry 0xff) shows in the high bit.
     let seen = data.iter().fold(0u8, |acc, &b| acc | base64_value(b));
-    if seen & 0x80 != 0 {
-        return Err(if data.contains(&b'=') {
-            Error::InvalidBase64
-        } else {
-            Error::InvalidByteSequenceCharacter
-        });
+    if seen & 0x80 != 0 && !data.contains(&b'=') {
+        return Err(Error::InvalidByteSequenceCharacter);
+    }
+    validate_base64_shape(text)
+}
+
+/// [`validate_base64`] for text known to hold only the alphabet and `=`:
+/// length, padding, and the unused bits of the last character.
+fn validate_base64_shape(text: &str) -> Result<(), Error> {
+    let bytes = text.as_bytes();
+    if !bytes.len().is_multiple_of(4) {
+        return Err(Error::InvalidBase64);
+    }
+    let padding = bytes.iter().rev().take_while(|&&b| b == b'=').count();
+    if padding > 2 {
+        return Err(Error::InvalidBase64);
+    }
+    let data = bytes.get(..bytes.len() - padding).unwrap_or_default();
+    if data.contains(&b'=') {
+        return Err(Error::InvalidBase64);
     }
     let last = data.last().map_or(0, |&b| base64_value(b));
     // The bits the padding leaves unused must be zero, or the text is not canonical.
@@ -1019,7 +1034,8 @@ impl<'a> Cursor<'a> {
         if self.trusted {
             Ok(ByteSequence(text))
         } else {
-            ByteSequence::from_base64(text)
+            // The scan above admitted only the alphabet and `=`.
+            validate_base64_shape(text).map(|()| ByteSequence(text))
         }
     }
 
@@ -1259,6 +1275,17 @@ impl<'b> SliceWriter<'b> {
         let end = self.len.checked_add(bytes.len()).ok_or(fmt::Error)?;
         let dst = self.buf.get_mut(self.len..end).ok_or(fmt::Error)?;
         dst.copy_from_slice(bytes);
+        self.len = end;
+        Ok(())
+    }
+
+    /// Appends `map` of each byte, with one bounds check for the whole run.
+    pub(crate) fn write_mapped(&mut self, bytes: &[u8], map: impl Fn(&u8) -> u8) -> fmt::Result {
+        let end = self.len.checked_add(bytes.len()).ok_or(fmt::Error)?;
+        let dst = self.buf.get_mut(self.len..end).ok_or(fmt::Error)?;
+        for (d, b) in dst.iter_mut().zip(bytes) {
+            *d = map(b);
+        }
         self.len = end;
         Ok(())
     }

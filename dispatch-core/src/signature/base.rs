@@ -265,8 +265,6 @@ fn non_empty_path(path: &str) -> &str {
 }
 
 fn write_mapped(w: &mut SliceWriter<'_>, text: &str, map: fn(&u8) -> u8) -> Result<(), BaseError> {
-    for b in text.bytes() {
-        w.write_bytes(&[map(&b)]).map_err(|_| BaseError::TooLarge)?;
-    }
-    Ok(())
+    w.write_mapped(text.as_bytes(), map)
+        .map_err(|_| BaseError::TooLarge)
 }

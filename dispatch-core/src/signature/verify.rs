@@ -181,7 +181,9 @@ fn verify_headers_in<R: RequestView + ?Sized>(
         // Step 3: parameters.
         let (created, expires) = check_parameters(&params.params())?;
         // Step 4: components.
-        let (components, fields, count) = check_components(req, &params)?;
+        let mut components = [Component::Method; MAX_INNER_LIST_ITEMS];
+        let mut fields = [FieldLines::Absent; MAX_INNER_LIST_ITEMS];
+        let count = check_components(req, &params, &mut components, &mut fields)?;
         let components = components.get(..count).unwrap_or_default();
         let fields = fields.get(..count).unwrap_or_default();
         // Step 5: time.
@@ -320,32 +322,31 @@ fn check_parameters(params: &Parameters<'_>) -> Result<(i64, Option<i64>), Verif
 }
 
 /// Step 4, one rule at a time over all components, in the policy's order.
-/// Returns the components, identified, for building the base, with the
-/// looked-up lines of each field component (by the same index).
-#[allow(clippy::type_complexity)]
+/// Writes the components, identified, for building the base, and the
+/// looked-up lines of each field component (by the same index) into the
+/// caller's arrays (no large values moved around); returns their number.
 fn check_components<'l, 'r, R: RequestView + ?Sized>(
     req: &'r R,
     params: &InnerList<'l>,
-) -> Result<
-    (
-        [Component<'l>; MAX_INNER_LIST_ITEMS],
-        [FieldLines<'r>; MAX_INNER_LIST_ITEMS],
-        usize,
-    ),
-    VerifyError,
-> {
-    // One parse of the list: each item's name (if a plain String) and component.
+    components: &mut [Component<'l>; MAX_INNER_LIST_ITEMS],
+    fields: &mut [FieldLines<'r>; MAX_INNER_LIST_ITEMS],
+) -> Result<usize, VerifyError> {
+    // One parse of the list: each item's name (if a plain String) and
+    // component; the faults are reported after the walk, in the rules' order.
     let mut names = [""; MAX_INNER_LIST_ITEMS];
-    let mut components = [Err(ComponentFault::Malformed); MAX_INNER_LIST_ITEMS];
+    let (mut malformed, mut unsupported) = (false, false);
     let mut count = 0;
     for item in params.items() {
-        let (Some(name), Some(component)) = (names.get_mut(count), components.get_mut(count))
-        else {
+        let (Some(name), Some(slot)) = (names.get_mut(count), components.get_mut(count)) else {
             return Err(VerifyError::MalformedSignatureInput(Malformed::Syntax(
                 crate::sfv::Error::TooManyItems,
             )));
         };
-        *component = Component::from_item(&item);
+        match Component::from_item(&item) {
+            Ok(component) => *slot = component,
+            Err(ComponentFault::Malformed) => malformed = true,
+            Err(_) => unsupported = true,
+        }
         *name = item
             .bare
             .as_string()
@@ -354,9 +355,8 @@ fn check_components<'l, 'r, R: RequestView + ?Sized>(
         count += 1;
     }
     let names = names.get(..count).unwrap_or_default();
-    let components = components.get(..count).unwrap_or_default();
 
-    if components.contains(&Err(ComponentFault::Malformed)) {
+    if malformed {
         return Err(VerifyError::MalformedComponent);
     }
     for (i, name) in names.iter().enumerate() {
@@ -364,11 +364,11 @@ fn check_components<'l, 'r, R: RequestView + ?Sized>(
             return Err(VerifyError::DuplicateComponent);
         }
     }
-    if components.iter().any(Result::is_err) {
+    if unsupported {
         return Err(VerifyError::UnsupportedComponent);
     }
-    let mut fields = [FieldLines::Absent; MAX_INNER_LIST_ITEMS];
-    for (component, lines) in components.iter().flatten().zip(fields.iter_mut()) {
+    let identified = components.get(..count).unwrap_or_default();
+    for (component, lines) in identified.iter().zip(fields.iter_mut()) {
         if let Component::Field(name) = component {
             *lines = field_lines(req, name);
             if *lines == FieldLines::Absent {
@@ -379,11 +379,7 @@ fn check_components<'l, 'r, R: RequestView + ?Sized>(
     if !REQUIRED_COMPONENTS.iter().all(|r| names.contains(r)) {
         return Err(VerifyError::InsufficientCoverage);
     }
-    let mut identified = [Component::Method; MAX_INNER_LIST_ITEMS];
-    for (slot, component) in identified.iter_mut().zip(components.iter().flatten()) {
-        *slot = *component;
-    }
-    Ok((identified, fields, count))
+    Ok(count)
 }
 
 /// Step 5.

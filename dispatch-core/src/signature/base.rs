@@ -72,6 +72,19 @@ impl<'a> Component<'a> {
         }
     }
 
+    /// `"name": ` for a derived component (the start of its base line).
+    const fn line_prefix(&self) -> Option<&'static str> {
+        Some(match self {
+            Component::Method => "\"@method\": ",
+            Component::Authority => "\"@authority\": ",
+            Component::Path => "\"@path\": ",
+            Component::Query => "\"@query\": ",
+            Component::TargetUri => "\"@target-uri\": ",
+            Component::Scheme => "\"@scheme\": ",
+            Component::Field(_) => return None,
+        })
+    }
+
     /// The component identifier's name.
     pub const fn name(&self) -> &'a str {
         match self {
@@ -182,13 +195,19 @@ pub(crate) fn write_base_for<'o, R: RequestView + ?Sized>(
     let too_large = |_| BaseError::TooLarge;
     let mut w = SliceWriter::new(out);
     for (i, &component) in components.iter().enumerate() {
-        w.write_bytes(b"\"").map_err(too_large)?;
-        w.write_str(component.name()).map_err(too_large)?;
-        w.write_bytes(b"\": ").map_err(too_large)?;
+        match component.line_prefix() {
+            // Derived components: the whole `"@name": ` in one copy.
+            Some(prefix) => w.write_str(prefix).map_err(too_large)?,
+            None => {
+                w.write_bytes(b"\"").map_err(too_large)?;
+                w.write_str(component.name()).map_err(too_large)?;
+                w.write_bytes(b"\": ").map_err(too_large)?;
+            }
+        }
         let value_start = w.len();
         write_value(req, component, fields.get(i).copied(), &mut w)?;
         let line = w.len();
-        w.write_char('\n').map_err(|_| BaseError::TooLarge)?;
+        w.write_bytes(b"\n").map_err(too_large)?;
         check_value(&w, value_start, line)?;
     }
     w.write_bytes(b"\"@signature-params\": ")
@@ -267,4 +286,25 @@ fn non_empty_path(path: &str) -> &str {
 fn write_mapped(w: &mut SliceWriter<'_>, text: &str, map: fn(&u8) -> u8) -> Result<(), BaseError> {
     w.write_mapped(text.as_bytes(), map)
         .map_err(|_| BaseError::TooLarge)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_prefixes_quote_the_names() {
+        for component in [
+            Component::Method,
+            Component::Authority,
+            Component::Path,
+            Component::Query,
+            Component::TargetUri,
+            Component::Scheme,
+        ] {
+            let expected = std::format!("\"{}\": ", component.name());
+            assert_eq!(component.line_prefix(), Some(expected.as_str()));
+        }
+        assert_eq!(Component::Field("a").line_prefix(), None);
+    }
 }

@@ -309,10 +309,26 @@ impl<'a> ByteSequence<'a> {
         let out = out.get_mut(..len)?;
         // The text was validated as canonical base64 when parsed or built, and
         // signatures and digests are public: a plain decode suffices.
+        let mut written = 0usize;
+        let mut rest = self.0.as_bytes();
+        // Whole groups of four alphabet characters give three bytes at once;
+        // the padded last group (and anything odd) goes bit by bit below.
+        while let Some((group, tail)) = rest.split_first_chunk::<4>() {
+            let [a, b, c, d] = group.map(base64_value);
+            if (a | b | c | d) & 0x80 != 0 {
+                break;
+            }
+            let n =
+                (u32::from(a) << 18) | (u32::from(b) << 12) | (u32::from(c) << 6) | u32::from(d);
+            let [_, x, y, z] = n.to_be_bytes();
+            out.get_mut(written..written + 3)?
+                .copy_from_slice(&[x, y, z]);
+            written += 3;
+            rest = tail;
+        }
         let mut acc: u32 = 0;
         let mut bits = 0u32;
-        let mut written = 0usize;
-        for b in self.0.bytes() {
+        for &b in rest {
             let sextet = base64_value(b);
             if sextet == 0xff {
                 break;
@@ -366,16 +382,31 @@ fn validate_base64(text: &str) -> Result<(), Error> {
     if padding > 2 {
         return Err(Error::InvalidBase64);
     }
+    // Length and padding errors take precedence over the alphabet's.
     let data = bytes.get(..bytes.len() - padding).unwrap_or_default();
     // One pass without early exit: OR together the table entries, so any
     // non-alphabet byte (entry 0xff) shows in the high bit.
     let seen = data.iter().fold(0u8, |acc, &b| acc | base64_value(b));
-    if seen & 0x80 != 0 {
-        return Err(if data.contains(&b'=') {
-            Error::InvalidBase64
-        } else {
-            Error::InvalidByteSequenceCharacter
-        });
+    if seen & 0x80 != 0 && !data.contains(&b'=') {
+        return Err(Error::InvalidByteSequenceCharacter);
+    }
+    validate_base64_shape(text)
+}
+
+/// [`validate_base64`] for text known to hold only the alphabet and `=`:
+/// length, padding, and the unused bits of the last character.
+fn validate_base64_shape(text: &str) -> Result<(), Error> {
+    let bytes = text.as_bytes();
+    if !bytes.len().is_multiple_of(4) {
+        return Err(Error::InvalidBase64);
+    }
+    let padding = bytes.iter().rev().take_while(|&&b| b == b'=').count();
+    if padding > 2 {
+        return Err(Error::InvalidBase64);
+    }
+    let data = bytes.get(..bytes.len() - padding).unwrap_or_default();
+    if data.contains(&b'=') {
+        return Err(Error::InvalidBase64);
     }
     let last = data.last().map_or(0, |&b| base64_value(b));
     // The bits the padding leaves unused must be zero, or the text is not canonical.
@@ -474,6 +505,9 @@ pub struct InnerList<'a> {
     items_raw: &'a str,
     len: usize,
     params: Parameters<'a>,
+    /// The whole source text, from `(` to the end of the parameters, when it
+    /// is already in canonical form: serializing it is then one copy.
+    canonical: Option<&'a str>,
 }
 
 impl<'a> InnerList<'a> {
@@ -649,6 +683,10 @@ struct Cursor<'a> {
     /// Set when walking text that `parse` already checked: byte sequences are
     /// then not validated again.
     trusted: bool,
+    /// Set when the text parsed so far differs from its canonical
+    /// serialization (extra spaces, `=?1`, repeated keys, non-canonical
+    /// numbers); read by `parse_inner_list`.
+    noncanonical: bool,
 }
 
 impl<'a> Cursor<'a> {
@@ -657,6 +695,7 @@ impl<'a> Cursor<'a> {
             text,
             pos: 0,
             trusted: false,
+            noncanonical: false,
         }
     }
 
@@ -666,6 +705,7 @@ impl<'a> Cursor<'a> {
             text,
             pos: 0,
             trusted: true,
+            noncanonical: false,
         }
     }
 
@@ -756,21 +796,30 @@ impl<'a> Cursor<'a> {
     }
 
     fn parse_inner_list(&mut self) -> Result<InnerList<'a>, Error> {
+        let open = self.pos;
         if !self.eat(b'(') {
             return Err(Error::InvalidBareItem);
         }
+        self.noncanonical = false;
         let start = self.pos;
         let mut len = 0usize;
         loop {
+            // Canonical form: one space between items, none after `(` or before `)`.
+            let before_spaces = self.pos;
             self.skip_sp();
+            let spaces = self.pos - before_spaces;
+            let want = usize::from(len > 0 && self.peek() != Some(b')'));
+            self.noncanonical |= spaces != want;
             if self.peek() == Some(b')') {
                 let items_raw = self.since(start);
                 self.pos += 1;
                 let params = self.parse_parameters()?;
+                let canonical = (!self.noncanonical).then(|| self.since(open));
                 return Ok(InnerList {
                     items_raw,
                     len,
                     params,
+                    canonical,
                 });
             }
             if self.at_end() {
@@ -818,6 +867,7 @@ impl<'a> Cursor<'a> {
             };
             if earlier.raw_iter().any(|(k, _)| k == key) {
                 has_duplicates = true;
+                self.noncanonical = true;
             } else {
                 distinct += 1;
             }
@@ -834,10 +884,15 @@ impl<'a> Cursor<'a> {
         if !self.eat(b';') {
             return Ok(None);
         }
+        let before_spaces = self.pos;
         self.skip_sp();
         let key = self.parse_key()?;
+        self.noncanonical |= self.pos - key.len() != before_spaces;
         let value = if self.eat(b'=') {
-            self.parse_bare_item()?
+            let value = self.parse_bare_item()?;
+            // A true Boolean parameter is written without `=?1`.
+            self.noncanonical |= value == BareItem::Boolean(true);
+            value
         } else {
             BareItem::Boolean(true)
         };
@@ -858,6 +913,8 @@ impl<'a> Cursor<'a> {
 
     fn parse_number(&mut self) -> Result<BareItem<'a>, Error> {
         let negative = self.eat(b'-');
+        // A leading zero (other than a lone `0`) is dropped when serialized.
+        let leading_zero = self.peek() == Some(b'0');
         let mut int_part: i64 = 0;
         let mut int_digits = 0usize;
         while let Some(d @ b'0'..=b'9') = self.peek() {
@@ -871,8 +928,11 @@ impl<'a> Cursor<'a> {
         if int_digits == 0 {
             return Err(Error::NumberWithoutDigits);
         }
+        self.noncanonical |= leading_zero && int_digits > 1;
         let sign = if negative { -1 } else { 1 };
         if !self.eat(b'.') {
+            // `-0` is written `0`.
+            self.noncanonical |= negative && int_part == 0;
             return Ok(BareItem::Integer(sign * int_part));
         }
         if int_digits > 12 {
@@ -891,6 +951,9 @@ impl<'a> Cursor<'a> {
         if frac_digits == 0 {
             return Err(Error::DecimalEndsWithDot);
         }
+        // Trailing zeros of the fraction (but one) and `-0.0` are dropped.
+        self.noncanonical |= frac_digits > 1 && frac % 10 == 0;
+        self.noncanonical |= negative && int_part == 0 && frac == 0;
         let frac = frac * 10i64.pow(3 - frac_digits);
         Ok(BareItem::Decimal(Decimal {
             thousandths: sign * (int_part * 1000 + frac),
@@ -971,7 +1034,8 @@ impl<'a> Cursor<'a> {
         if self.trusted {
             Ok(ByteSequence(text))
         } else {
-            ByteSequence::from_base64(text)
+            // The scan above admitted only the alphabet and `=`.
+            validate_base64_shape(text).map(|()| ByteSequence(text))
         }
     }
 
@@ -989,8 +1053,39 @@ impl<'a> Cursor<'a> {
 
 /// RFC 9110 `tchar`.
 pub(crate) fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+    TCHARS.get(usize::from(b)).copied().unwrap_or(false)
 }
+
+/// `tchar` membership by byte: one load instead of a search per character.
+// Built at compile time: an out-of-range index would fail the build, not run.
+#[allow(clippy::indexing_slicing)]
+const TCHARS: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0usize;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        b += 1;
+    }
+    table
+};
 
 // ---------------------------------------------------------------------------
 // Serializer
@@ -1102,6 +1197,16 @@ pub fn write_item(w: &mut impl Write, item: &Item<'_>) -> fmt::Result {
 
 /// Writes an inner list with its parameters in canonical form.
 pub fn write_inner_list(w: &mut impl Write, list: &InnerList<'_>) -> fmt::Result {
+    match list.canonical {
+        // The parser found the source already canonical: the same bytes.
+        Some(text) => w.write_str(text),
+        None => serialize_inner_list(w, list),
+    }
+}
+
+/// [`write_inner_list`] without the copy of canonical source text: always
+/// serializes item by item.
+fn serialize_inner_list(w: &mut impl Write, list: &InnerList<'_>) -> fmt::Result {
     w.write_char('(')?;
     for (i, item) in list.items().enumerate() {
         if i > 0 {
@@ -1201,6 +1306,17 @@ impl<'b> SliceWriter<'b> {
         let end = self.len.checked_add(bytes.len()).ok_or(fmt::Error)?;
         let dst = self.buf.get_mut(self.len..end).ok_or(fmt::Error)?;
         dst.copy_from_slice(bytes);
+        self.len = end;
+        Ok(())
+    }
+
+    /// Appends `map` of each byte, with one bounds check for the whole run.
+    pub(crate) fn write_mapped(&mut self, bytes: &[u8], map: impl Fn(&u8) -> u8) -> fmt::Result {
+        let end = self.len.checked_add(bytes.len()).ok_or(fmt::Error)?;
+        let dst = self.buf.get_mut(self.len..end).ok_or(fmt::Error)?;
+        for (d, b) in dst.iter_mut().zip(bytes) {
+            *d = map(b);
+        }
         self.len = end;
         Ok(())
     }
@@ -1428,5 +1544,144 @@ mod tests {
         );
         assert_eq!(SfString::new("a\nb"), Err(Error::InvalidStringCharacter));
         assert!(s.eq_str(r#"a"b\c"#));
+    }
+
+    /// `list` written with the copy of canonical text allowed, then serialized.
+    fn fast_and_slow(list: &InnerList<'_>) -> (std::string::String, std::string::String) {
+        let mut fast = std::string::String::new();
+        write_inner_list(&mut fast, list).unwrap();
+        let mut slow = std::string::String::new();
+        serialize_inner_list(&mut slow, list).unwrap();
+        (fast, slow)
+    }
+
+    #[test]
+    fn canonical_source_is_copied_only_when_canonical() {
+        for (text, canonical) in [
+            (r#"("@method" "@path");created=17;keyid="a\"b""#, true),
+            ("();a=?0;b=-1.05;c=:AAE=:;d=tok/x:y", true),
+            ("(0 -5 1.0 -0.5 ?1 ?0);a", true),
+            ("( 1)", false),
+            ("(1 )", false),
+            ("(1  2)", false),
+            ("( )", false),
+            ("(1);a=?1", false),
+            ("(1);a=1;a=2", false),
+            ("(1;x=1;x=1)", false),
+            ("(1); a", false),
+            ("(01)", false),
+            ("(-0)", false),
+            ("(1.50)", false),
+            ("(-0.0)", false),
+            ("(00.5)", false),
+        ] {
+            let list = InnerList::parse(text.as_bytes()).unwrap();
+            assert_eq!(list.canonical.is_some(), canonical, "{text}");
+            let (fast, slow) = fast_and_slow(&list);
+            assert_eq!(fast, slow, "{text}");
+        }
+    }
+
+    fn bare_item_text() -> impl proptest::strategy::Strategy<Value = std::string::String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            "-?0{0,2}[0-9]{1,3}",
+            "-?0{0,2}[0-9]{1,3}\\.[0-9]{1,3}",
+            Just(r#""@method""#.into()),
+            Just(r#""content-type""#.into()),
+            Just(r#""a\"b\\c""#.into()),
+            Just("tok/x:y".into()),
+            Just("?0".into()),
+            Just("?1".into()),
+            Just(":AAE=:".into()),
+        ]
+    }
+
+    fn parameters_text() -> impl proptest::strategy::Strategy<Value = std::string::String> {
+        use proptest::prelude::*;
+        proptest::collection::vec(
+            (
+                " {0,1}",
+                prop_oneof![Just("a"), Just("b"), Just("created")],
+                proptest::option::of(bare_item_text()),
+            ),
+            0..4,
+        )
+        .prop_map(|params| {
+            params
+                .into_iter()
+                .map(|(sp, key, value)| match value {
+                    Some(value) => std::format!(";{sp}{key}={value}"),
+                    None => std::format!(";{sp}{key}"),
+                })
+                .collect()
+        })
+    }
+
+    proptest::proptest! {
+        /// The copy of canonical source text is byte-identical to serializing
+        /// the parsed list, and is taken exactly when the source is canonical.
+        #[test]
+        fn copied_inner_list_equals_serialized(
+            lead in " {0,1}",
+            items in proptest::collection::vec((bare_item_text(), parameters_text(), " {1,2}"), 0..5),
+            trail in " {0,1}",
+            params in parameters_text(),
+        ) {
+            let mut text = std::format!("({lead}");
+            for (i, (bare, item_params, sep)) in items.iter().enumerate() {
+                if i > 0 {
+                    text.push_str(sep);
+                }
+                text.push_str(bare);
+                text.push_str(item_params);
+            }
+            text.push_str(&trail);
+            text.push(')');
+            text.push_str(&params);
+            // Some generated numbers are out of range; only parsed lists matter.
+            if let Ok(list) = InnerList::parse(text.as_bytes()) {
+                let (fast, slow) = fast_and_slow(&list);
+                proptest::prop_assert_eq!(&fast, &slow);
+                proptest::prop_assert_eq!(list.canonical.is_some(), slow == text);
+                // The same through a dictionary member, as Signature-Input is read.
+                let member = std::format!("sig={text}");
+                let dict = Dictionary::parse(member.as_bytes()).unwrap();
+                let Some(Member::InnerList(list)) = dict.get("sig") else {
+                    panic!("not an inner list");
+                };
+                let (fast, slow) = fast_and_slow(&list);
+                proptest::prop_assert_eq!(fast, slow);
+            }
+        }
+    }
+
+    #[test]
+    fn decodes_rfc4648_vectors() {
+        let vectors: [(&str, &[u8]); 7] = [
+            ("", b""),
+            ("Zg==", b"f"),
+            ("Zm8=", b"fo"),
+            ("Zm9v", b"foo"),
+            ("Zm9vYg==", b"foob"),
+            ("Zm9vYmE=", b"fooba"),
+            ("Zm9vYmFy", b"foobar"),
+        ];
+        for (text, bytes) in vectors {
+            let seq = ByteSequence::from_base64(text).unwrap();
+            let mut out = [0u8; 8];
+            assert_eq!(seq.decode_into(&mut out), Some(bytes), "{text}");
+            let mut short = [0u8; 8];
+            let short = short.get_mut(..bytes.len().saturating_sub(1)).unwrap();
+            assert_eq!(bytes.is_empty(), seq.decode_into(short).is_some(), "{text}");
+        }
+    }
+
+    #[test]
+    fn tchar_table_is_rfc9110() {
+        for b in 0..=255u8 {
+            let expected = b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+            assert_eq!(is_tchar(b), expected, "{b:#x}");
+        }
     }
 }

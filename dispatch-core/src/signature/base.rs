@@ -2,7 +2,7 @@
 
 use core::fmt::Write as _;
 
-use super::request::{RequestView, write_field_value};
+use super::request::{FieldLines, RequestView, write_field_value};
 use crate::sfv::{BareItem, InnerList, Item, MAX_INNER_LIST_ITEMS, SliceWriter};
 
 /// A covered component this crate can derive.
@@ -70,6 +70,19 @@ impl<'a> Component<'a> {
         } else {
             Err(ComponentFault::Malformed)
         }
+    }
+
+    /// `"name": ` for a derived component (the start of its base line).
+    const fn line_prefix(&self) -> Option<&'static str> {
+        Some(match self {
+            Component::Method => "\"@method\": ",
+            Component::Authority => "\"@authority\": ",
+            Component::Path => "\"@path\": ",
+            Component::Query => "\"@query\": ",
+            Component::TargetUri => "\"@target-uri\": ",
+            Component::Scheme => "\"@scheme\": ",
+            Component::Field(_) => return None,
+        })
     }
 
     /// The component identifier's name.
@@ -145,7 +158,7 @@ pub fn write_signature_base<'o, R: RequestView + ?Sized>(
     let mut components = [Component::Method; MAX_INNER_LIST_ITEMS];
     let count = identify_components(signature_params, &mut components)?;
     let components = components.get(..count).unwrap_or_default();
-    write_base_for(req, components, signature_params, out)
+    write_base_for(req, components, &[], signature_params, out)
 }
 
 /// Identifies every component of the list (one parse), refusing unusable and
@@ -170,22 +183,31 @@ pub(crate) fn identify_components<'l>(
 }
 
 /// Writes the base for `components`, already identified from `signature_params`.
+/// `fields`, when not empty, holds the looked-up lines of each component
+/// that is a field (by the same index), so they are not looked up again.
 pub(crate) fn write_base_for<'o, R: RequestView + ?Sized>(
     req: &R,
     components: &[Component<'_>],
+    fields: &[FieldLines<'_>],
     signature_params: &InnerList<'_>,
     out: &'o mut [u8],
 ) -> Result<&'o str, BaseError> {
     let too_large = |_| BaseError::TooLarge;
     let mut w = SliceWriter::new(out);
-    for &component in components {
-        w.write_bytes(b"\"").map_err(too_large)?;
-        w.write_str(component.name()).map_err(too_large)?;
-        w.write_bytes(b"\": ").map_err(too_large)?;
+    for (i, &component) in components.iter().enumerate() {
+        match component.line_prefix() {
+            // Derived components: the whole `"@name": ` in one copy.
+            Some(prefix) => w.write_str(prefix).map_err(too_large)?,
+            None => {
+                w.write_bytes(b"\"").map_err(too_large)?;
+                w.write_str(component.name()).map_err(too_large)?;
+                w.write_bytes(b"\": ").map_err(too_large)?;
+            }
+        }
         let value_start = w.len();
-        write_value(req, component, &mut w)?;
+        write_value(req, component, fields.get(i).copied(), &mut w)?;
         let line = w.len();
-        w.write_char('\n').map_err(|_| BaseError::TooLarge)?;
+        w.write_bytes(b"\n").map_err(too_large)?;
         check_value(&w, value_start, line)?;
     }
     w.write_bytes(b"\"@signature-params\": ")
@@ -210,6 +232,7 @@ fn check_value(w: &SliceWriter<'_>, start: usize, end: usize) -> Result<(), Base
 fn write_value<R: RequestView + ?Sized>(
     req: &R,
     component: Component<'_>,
+    lines: Option<FieldLines<'_>>,
     w: &mut SliceWriter<'_>,
 ) -> Result<(), BaseError> {
     let too_large = |_| BaseError::TooLarge;
@@ -237,10 +260,22 @@ fn write_value<R: RequestView + ?Sized>(
                 None => Ok(()),
             }
         }
-        Component::Field(name) => match write_field_value(req, name, w).map_err(too_large)? {
-            0 => Err(BaseError::FieldMissing),
-            _ => Ok(()),
+        Component::Field(name) => match lines {
+            Some(FieldLines::Absent) => Err(BaseError::FieldMissing),
+            Some(FieldLines::One(value)) => w.write_bytes(value).map_err(too_large),
+            Some(FieldLines::Several) | None => write_joined(req, name, w),
         },
+    }
+}
+
+fn write_joined<R: RequestView + ?Sized>(
+    req: &R,
+    name: &str,
+    w: &mut SliceWriter<'_>,
+) -> Result<(), BaseError> {
+    match write_field_value(req, name, w).map_err(|_| BaseError::TooLarge)? {
+        0 => Err(BaseError::FieldMissing),
+        _ => Ok(()),
     }
 }
 
@@ -249,8 +284,27 @@ fn non_empty_path(path: &str) -> &str {
 }
 
 fn write_mapped(w: &mut SliceWriter<'_>, text: &str, map: fn(&u8) -> u8) -> Result<(), BaseError> {
-    for b in text.bytes() {
-        w.write_bytes(&[map(&b)]).map_err(|_| BaseError::TooLarge)?;
+    w.write_mapped(text.as_bytes(), map)
+        .map_err(|_| BaseError::TooLarge)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_prefixes_quote_the_names() {
+        for component in [
+            Component::Method,
+            Component::Authority,
+            Component::Path,
+            Component::Query,
+            Component::TargetUri,
+            Component::Scheme,
+        ] {
+            let expected = std::format!("\"{}\": ", component.name());
+            assert_eq!(component.line_prefix(), Some(expected.as_str()));
+        }
+        assert_eq!(Component::Field("a").line_prefix(), None);
     }
-    Ok(())
 }

@@ -174,9 +174,25 @@ pub(crate) fn trim_ows(value: &[u8]) -> &[u8] {
     value.get(start..end).unwrap_or_default()
 }
 
-/// Whether the request has at least one field line named `name`.
-pub(crate) fn has_field<R: RequestView + ?Sized>(req: &R, name: &str) -> bool {
-    req.field_line(name, 0).is_some()
+/// What the first two lookups of a field name tell: enough to use a single
+/// line without looking the name up again (each lookup may hash the name).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FieldLines<'r> {
+    /// No field line has the name.
+    Absent,
+    /// Exactly one line, trimmed: it is the field value.
+    One(&'r [u8]),
+    /// Several lines, to be joined.
+    Several,
+}
+
+/// Looks `name` up (at most twice).
+pub(crate) fn field_lines<'r, R: RequestView + ?Sized>(req: &'r R, name: &str) -> FieldLines<'r> {
+    match req.field_line(name, 0) {
+        None => FieldLines::Absent,
+        Some(first) if req.field_line(name, 1).is_none() => FieldLines::One(trim_ows(first)),
+        Some(_) => FieldLines::Several,
+    }
 }
 
 /// The field value of `name` as RFC 9421 §2.1 defines it (each line trimmed,
@@ -189,11 +205,20 @@ pub(crate) fn with_field_value<R: RequestView + ?Sized, T>(
     name: &str,
     f: impl FnOnce(Option<Result<&[u8], ()>>) -> T,
 ) -> T {
-    let Some(first) = req.field_line(name, 0) else {
-        return f(None);
-    };
-    if req.field_line(name, 1).is_none() {
-        return f(Some(Ok(trim_ows(first))));
+    with_field_lines(req, name, field_lines(req, name), f)
+}
+
+/// [`with_field_value`] when `lines` for `name` were already looked up.
+pub(crate) fn with_field_lines<R: RequestView + ?Sized, T>(
+    req: &R,
+    name: &str,
+    lines: FieldLines<'_>,
+    f: impl FnOnce(Option<Result<&[u8], ()>>) -> T,
+) -> T {
+    match lines {
+        FieldLines::Absent => return f(None),
+        FieldLines::One(value) => return f(Some(Ok(value))),
+        FieldLines::Several => {}
     }
     let mut buf = [0u8; crate::sfv::MAX_INPUT_LEN];
     let mut w = crate::sfv::SliceWriter::new(&mut buf);

@@ -5,7 +5,7 @@ use ed25519_dalek::{Signature, VerifyingKey};
 
 use super::base::{BaseError, Component, ComponentFault, DEFAULT_BASE_CAPACITY, write_base_for};
 use super::error::{Malformed, VerifyError};
-use super::request::{RequestView, has_field, with_field_value};
+use super::request::{FieldLines, RequestView, field_lines, with_field_lines, with_field_value};
 use super::{ALG, KEYID, REQUIRED_COMPONENTS};
 use crate::digest::{Algorithm, ContentDigest, Digest, ExpectedDigest};
 use crate::sfv::{BareItem, Dictionary, InnerList, MAX_INNER_LIST_ITEMS, Member, Parameters};
@@ -130,8 +130,7 @@ pub fn verify_headers<R: RequestView + ?Sized>(
     now: i64,
     policy: &Policy,
 ) -> Result<VerifiedHeaders, VerifyError> {
-    let mut base = [0u8; DEFAULT_BASE_CAPACITY];
-    verify_headers_with_buffer(req, key, now, policy, &mut base)
+    verify_headers_in(req, key, now, policy, None)
 }
 
 /// [`verify_headers`] with a caller's buffer for the signature base; a base
@@ -143,19 +142,38 @@ pub fn verify_headers_with_buffer<R: RequestView + ?Sized>(
     policy: &Policy,
     base_buf: &mut [u8],
 ) -> Result<VerifiedHeaders, VerifyError> {
+    verify_headers_in(req, key, now, policy, Some(base_buf))
+}
+
+/// A typical base (~400 bytes) fits here; zeroing the full
+/// [`DEFAULT_BASE_CAPACITY`] on every call costs more than the parsing.
+const SMALL_BASE_CAPACITY: usize = 1024;
+
+/// Steps 1 to 7a; the base goes into `base_buf`, or, when `None`, into a
+/// small stack buffer and, only if it does not fit there, a
+/// [`DEFAULT_BASE_CAPACITY`] one (the same outcome as using the large one).
+fn verify_headers_in<R: RequestView + ?Sized>(
+    req: &R,
+    key: &VerifyingKey,
+    now: i64,
+    policy: &Policy,
+    base_buf: Option<&mut [u8]>,
+) -> Result<VerifiedHeaders, VerifyError> {
     with_field_value(req, "signature-input", |input| {
         // Step 1: both headers present.
         let input = match input {
             None => return Err(VerifyError::MissingSignatureInput),
             Some(input) => input,
         };
-        if !has_field(req, "signature") {
+        // Looked up once, used for step 2.
+        let signature_lines = field_lines(req, "signature");
+        if signature_lines == FieldLines::Absent {
             return Err(VerifyError::MissingSignature);
         }
         // Step 2: structure.
         let input = input.map_err(|()| too_long(VerifyError::MalformedSignatureInput))?;
         let (label, params) = parse_signature_input(input)?;
-        let signature = with_field_value(req, "signature", |value| match value {
+        let signature = with_field_lines(req, "signature", signature_lines, |value| match value {
             None => Err(VerifyError::MissingSignature),
             Some(Err(())) => Err(too_long(VerifyError::MalformedSignature)),
             Some(Ok(value)) => parse_signature(value, label),
@@ -163,28 +181,60 @@ pub fn verify_headers_with_buffer<R: RequestView + ?Sized>(
         // Step 3: parameters.
         let (created, expires) = check_parameters(&params.params())?;
         // Step 4: components.
-        let (components, count) = check_components(req, &params)?;
+        let mut components = [Component::Method; MAX_INNER_LIST_ITEMS];
+        let mut fields = [FieldLines::Absent; MAX_INNER_LIST_ITEMS];
+        let count = check_components(req, &params, &mut components, &mut fields)?;
         let components = components.get(..count).unwrap_or_default();
+        let fields = fields.get(..count).unwrap_or_default();
         // Step 5: time.
         check_time(created, expires, now, policy)?;
         // Step 6: the signature over the rebuilt base.
-        let base = write_base_for(req, components, &params, base_buf).map_err(|e| match e {
-            BaseError::Component(ComponentFault::Malformed) => VerifyError::MalformedComponent,
-            BaseError::Component(_) => VerifyError::UnsupportedComponent,
-            BaseError::Duplicate => VerifyError::DuplicateComponent,
-            BaseError::FieldMissing => VerifyError::CoveredHeaderMissing,
-            _ => VerifyError::SignatureBaseUnbuildable,
-        })?;
-        key.verify_strict(base.as_bytes(), &Signature::from_bytes(&signature))
-            .map_err(|_| VerifyError::SignatureMismatch)?;
+        let check = |base: Result<&str, BaseError>| {
+            let base = base.map_err(base_error)?;
+            key.verify_strict(base.as_bytes(), &Signature::from_bytes(&signature))
+                .map_err(|_| VerifyError::SignatureMismatch)
+        };
+        match base_buf {
+            Some(buf) => check(write_base_for(req, components, fields, &params, buf))?,
+            None => {
+                let mut small = [0u8; SMALL_BASE_CAPACITY];
+                match write_base_for(req, components, fields, &params, &mut small) {
+                    Err(BaseError::TooLarge) => {
+                        let mut large = [0u8; DEFAULT_BASE_CAPACITY];
+                        check(write_base_for(req, components, fields, &params, &mut large))?;
+                    }
+                    base => check(base)?,
+                }
+            }
+        }
         // Step 7, first part: the (now authenticated) Content-Digest header.
-        let expected = with_field_value(req, "content-digest", |value| match value {
+        // Covered (so already looked up) unless the policy changes.
+        let digest_lines = components
+            .iter()
+            .zip(fields)
+            .find(|(c, _)| **c == Component::Field("content-digest"))
+            .map(|(_, lines)| *lines);
+        let read_digest = |value: Option<Result<&[u8], ()>>| match value {
             None => Err(VerifyError::CoveredHeaderMissing),
             Some(Err(())) => Err(too_long(VerifyError::MalformedContentDigest)),
             Some(Ok(value)) => ExpectedDigest::from_header(value).map_err(VerifyError::from),
-        })?;
+        };
+        let expected = match digest_lines {
+            Some(lines) => with_field_lines(req, "content-digest", lines, read_digest),
+            None => with_field_value(req, "content-digest", read_digest),
+        }?;
         Ok(VerifiedHeaders { expected, created })
     })
+}
+
+fn base_error(e: BaseError) -> VerifyError {
+    match e {
+        BaseError::Component(ComponentFault::Malformed) => VerifyError::MalformedComponent,
+        BaseError::Component(_) => VerifyError::UnsupportedComponent,
+        BaseError::Duplicate => VerifyError::DuplicateComponent,
+        BaseError::FieldMissing => VerifyError::CoveredHeaderMissing,
+        _ => VerifyError::SignatureBaseUnbuildable,
+    }
 }
 
 fn too_long(variant: fn(Malformed) -> VerifyError) -> VerifyError {
@@ -272,23 +322,31 @@ fn check_parameters(params: &Parameters<'_>) -> Result<(i64, Option<i64>), Verif
 }
 
 /// Step 4, one rule at a time over all components, in the policy's order.
-/// Returns the components, identified, for building the base.
-fn check_components<'l, R: RequestView + ?Sized>(
-    req: &R,
+/// Writes the components, identified, for building the base, and the
+/// looked-up lines of each field component (by the same index) into the
+/// caller's arrays (no large values moved around); returns their number.
+fn check_components<'l, 'r, R: RequestView + ?Sized>(
+    req: &'r R,
     params: &InnerList<'l>,
-) -> Result<([Component<'l>; MAX_INNER_LIST_ITEMS], usize), VerifyError> {
-    // One parse of the list: each item's name (if a plain String) and component.
+    components: &mut [Component<'l>; MAX_INNER_LIST_ITEMS],
+    fields: &mut [FieldLines<'r>; MAX_INNER_LIST_ITEMS],
+) -> Result<usize, VerifyError> {
+    // One parse of the list: each item's name (if a plain String) and
+    // component; the faults are reported after the walk, in the rules' order.
     let mut names = [""; MAX_INNER_LIST_ITEMS];
-    let mut components = [Err(ComponentFault::Malformed); MAX_INNER_LIST_ITEMS];
+    let (mut malformed, mut unsupported) = (false, false);
     let mut count = 0;
     for item in params.items() {
-        let (Some(name), Some(component)) = (names.get_mut(count), components.get_mut(count))
-        else {
+        let (Some(name), Some(slot)) = (names.get_mut(count), components.get_mut(count)) else {
             return Err(VerifyError::MalformedSignatureInput(Malformed::Syntax(
                 crate::sfv::Error::TooManyItems,
             )));
         };
-        *component = Component::from_item(&item);
+        match Component::from_item(&item) {
+            Ok(component) => *slot = component,
+            Err(ComponentFault::Malformed) => malformed = true,
+            Err(_) => unsupported = true,
+        }
         *name = item
             .bare
             .as_string()
@@ -297,9 +355,8 @@ fn check_components<'l, R: RequestView + ?Sized>(
         count += 1;
     }
     let names = names.get(..count).unwrap_or_default();
-    let components = components.get(..count).unwrap_or_default();
 
-    if components.contains(&Err(ComponentFault::Malformed)) {
+    if malformed {
         return Err(VerifyError::MalformedComponent);
     }
     for (i, name) in names.iter().enumerate() {
@@ -307,24 +364,22 @@ fn check_components<'l, R: RequestView + ?Sized>(
             return Err(VerifyError::DuplicateComponent);
         }
     }
-    if components.iter().any(Result::is_err) {
+    if unsupported {
         return Err(VerifyError::UnsupportedComponent);
     }
-    for component in components.iter().flatten() {
-        if let Component::Field(name) = component
-            && !has_field(req, name)
-        {
-            return Err(VerifyError::CoveredHeaderMissing);
+    let identified = components.get(..count).unwrap_or_default();
+    for (component, lines) in identified.iter().zip(fields.iter_mut()) {
+        if let Component::Field(name) = component {
+            *lines = field_lines(req, name);
+            if *lines == FieldLines::Absent {
+                return Err(VerifyError::CoveredHeaderMissing);
+            }
         }
     }
     if !REQUIRED_COMPONENTS.iter().all(|r| names.contains(r)) {
         return Err(VerifyError::InsufficientCoverage);
     }
-    let mut identified = [Component::Method; MAX_INNER_LIST_ITEMS];
-    for (slot, component) in identified.iter_mut().zip(components.iter().flatten()) {
-        *slot = *component;
-    }
-    Ok((identified, count))
+    Ok(count)
 }
 
 /// Step 5.

@@ -140,13 +140,16 @@ fn step2_structure() {
         check(&h),
         Err(VerifyError::MalformedSignatureInput(Malformed::WrongType))
     );
-    // Two members beat a malformed Signature: Signature-Input is checked first.
+    // Both headers must parse before their members are looked at (the
+    // policy's order): a malformed Signature beats two members.
     set(
         &mut h,
         "signature-input",
         Some(r#"a=("@method"), b=("@method")"#),
     );
     set(&mut h, "signature", Some("garbage!"));
+    assert_eq!(reason(&h), ("malformed-signature", 401, "unauthenticated"));
+    set(&mut h, "signature", Some("a=:AA==:"));
     assert_eq!(
         reason(&h),
         ("not-exactly-one-signature", 401, "unauthenticated")

@@ -97,6 +97,18 @@ impl Signed {
         verify(&req, &self.body, &self.key, NOW, &Policy::default())
     }
 
+    /// Whether the request is accepted; a mutation that leaves no valid URL
+    /// (a non-ASCII byte in the path, say) cannot even be presented.
+    fn accepted(&self) -> bool {
+        let pairs: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        BorrowedRequest::from_url(&self.method, &self.url, &pairs)
+            .is_some_and(|req| verify(&req, &self.body, &self.key, NOW, &Policy::default()).is_ok())
+    }
+
     fn header_mut(&mut self, name: &str) -> &mut String {
         &mut self
             .headers
@@ -208,7 +220,7 @@ proptest! {
                 *signed.header_mut("content-digest") = v;
             }
         }
-        prop_assert!(signed.verify().is_err());
+        prop_assert!(!signed.accepted());
     }
 
     #[test]

@@ -170,14 +170,20 @@ fn verify_headers_in<R: RequestView + ?Sized>(
         if signature_lines == FieldLines::Absent {
             return Err(VerifyError::MissingSignature);
         }
-        // Step 2: structure.
+        // Step 2: structure. Both headers must parse before their members
+        // are looked at, in the policy's order.
         let input = input.map_err(|()| too_long(VerifyError::MalformedSignatureInput))?;
-        let (label, params) = parse_signature_input(input)?;
-        let signature = with_field_lines(req, "signature", signature_lines, |value| match value {
-            None => Err(VerifyError::MissingSignature),
-            Some(Err(())) => Err(too_long(VerifyError::MalformedSignature)),
-            Some(Ok(value)) => parse_signature(value, label),
-        })?;
+        let inputs = parse_dictionary(input, VerifyError::MalformedSignatureInput)?;
+        let (params, signature) =
+            with_field_lines(req, "signature", signature_lines, |value| match value {
+                None => Err(VerifyError::MissingSignature),
+                Some(Err(())) => Err(too_long(VerifyError::MalformedSignature)),
+                Some(Ok(value)) => {
+                    let signatures = parse_dictionary(value, VerifyError::MalformedSignature)?;
+                    let (label, params) = the_one_signature_input(&inputs)?;
+                    Ok((params, signature_bytes(&signatures, label)?))
+                }
+            })?;
         // Step 3: parameters.
         let (created, expires) = check_parameters(&params.params())?;
         // Step 4: components.
@@ -241,31 +247,36 @@ fn too_long(variant: fn(Malformed) -> VerifyError) -> VerifyError {
     variant(Malformed::Syntax(crate::sfv::Error::TooLong))
 }
 
-/// The one member of `Signature-Input`: its label and inner list.
-fn parse_signature_input(value: &[u8]) -> Result<(&str, InnerList<'_>), VerifyError> {
-    let malformed = VerifyError::MalformedSignatureInput;
+/// A non-empty structured-field dictionary, or `malformed` with the reason.
+fn parse_dictionary(
+    value: &[u8],
+    malformed: fn(Malformed) -> VerifyError,
+) -> Result<Dictionary<'_>, VerifyError> {
     let dict = Dictionary::parse(value).map_err(|e| malformed(Malformed::Syntax(e)))?;
     if dict.is_empty() {
         return Err(malformed(Malformed::Empty));
     }
-    if dict.len() != 1 {
+    Ok(dict)
+}
+
+/// The one member of `Signature-Input`: its label and inner list.
+fn the_one_signature_input<'a>(
+    inputs: &Dictionary<'a>,
+) -> Result<(&'a str, InnerList<'a>), VerifyError> {
+    if inputs.len() != 1 {
         return Err(VerifyError::NotExactlyOneSignature);
     }
-    match dict.iter().next() {
+    match inputs.iter().next() {
         Some((label, Member::InnerList(list))) => Ok((label, list)),
-        Some(_) => Err(malformed(Malformed::WrongType)),
-        None => Err(malformed(Malformed::Empty)),
+        Some(_) => Err(VerifyError::MalformedSignatureInput(Malformed::WrongType)),
+        None => Err(VerifyError::MalformedSignatureInput(Malformed::Empty)),
     }
 }
 
 /// The 64 signature bytes under `label` in `Signature`.
-fn parse_signature(value: &[u8], label: &str) -> Result<[u8; 64], VerifyError> {
+fn signature_bytes(signatures: &Dictionary<'_>, label: &str) -> Result<[u8; 64], VerifyError> {
     let malformed = VerifyError::MalformedSignature;
-    let dict = Dictionary::parse(value).map_err(|e| malformed(Malformed::Syntax(e)))?;
-    if dict.is_empty() {
-        return Err(malformed(Malformed::Empty));
-    }
-    let member = dict.get(label).ok_or(VerifyError::LabelMismatch)?;
+    let member = signatures.get(label).ok_or(VerifyError::LabelMismatch)?;
     let Member::Item(item) = member else {
         return Err(malformed(Malformed::WrongType));
     };

@@ -249,49 +249,44 @@ pub struct BenchResult {
     pub rss_kib: [Option<u64>; 3],
 }
 
+/// How the throughput run talks to the endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// HTTP/1.1 keep-alive, `depth` requests written at once on each
+    /// connection (one write) before their answers are read: 1 is plain
+    /// keep-alive, more is pipelining.
+    Http1 {
+        /// Requests in flight per connection.
+        depth: usize,
+    },
+    /// HTTP/2 with prior knowledge (h2c), `streams` requests in flight per
+    /// connection.
+    Http2 {
+        /// Concurrent streams per connection.
+        streams: usize,
+    },
+}
+
 /// Sends the [`presigned`] requests over `connections` keep-alive
 /// connections for one second of warm-up and then `duration`.
 pub async fn bench(
     addr: SocketAddr,
     duration: Duration,
     connections: usize,
+    transport: Transport,
     pid: Option<u32>,
 ) -> BenchResult {
-    let pool: Arc<Vec<Vec<u8>>> = Arc::new(
-        presigned(addr)
-            .iter()
-            .map(|(headers, body)| http_request(addr, headers, body, None))
-            .collect(),
-    );
     let done = Arc::new(AtomicU64::new(0));
     let failures = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs(1) + duration;
-    let mut tasks = Vec::new();
-    for connection in 0..connections {
-        let (pool, done, failures) = (pool.clone(), done.clone(), failures.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut stream = TcpStream::connect(addr).await.expect("connect");
-            stream.set_nodelay(true).ok();
-            let mut buffer = Vec::with_capacity(4096);
-            let mut index = connection;
-            while Instant::now() < deadline {
-                let request = &pool[index % pool.len()];
-                index += connections;
-                let ok = match stream.write_all(request).await {
-                    Ok(()) => read_reply(&mut stream, &mut buffer)
-                        .await
-                        .is_ok_and(|reply| reply.status == 200),
-                    Err(_) => false,
-                };
-                if ok {
-                    done.fetch_add(1, Ordering::Relaxed);
-                } else {
-                    failures.fetch_add(1, Ordering::Relaxed);
-                    return;
-                }
-            }
-        }));
-    }
+    let tasks = match transport {
+        Transport::Http1 { depth } => {
+            http1_clients(addr, connections, depth, deadline, &done, &failures)
+        }
+        Transport::Http2 { streams } => {
+            http2_clients(addr, connections, streams, deadline, &done, &failures).await
+        }
+    };
     tokio::time::sleep(Duration::from_secs(1)).await;
     let start_count = done.load(Ordering::Relaxed);
     let started = Instant::now();
@@ -317,6 +312,132 @@ pub async fn bench(
         failures: failures.load(Ordering::Relaxed),
         rss_kib: [rss_start, rss_middle, rss_end],
     }
+}
+
+/// HTTP/1.1 clients: each connection writes `depth` requests in one write,
+/// then reads their `depth` answers, until `deadline`.
+fn http1_clients(
+    addr: SocketAddr,
+    connections: usize,
+    depth: usize,
+    deadline: Instant,
+    done: &Arc<AtomicU64>,
+    failures: &Arc<AtomicU64>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let pool: Arc<Vec<Vec<u8>>> = Arc::new(
+        presigned(addr)
+            .iter()
+            .map(|(headers, body)| http_request(addr, headers, body, None))
+            .collect(),
+    );
+    (0..connections)
+        .map(|connection| {
+            let (pool, done, failures) = (pool.clone(), done.clone(), failures.clone());
+            tokio::spawn(async move {
+                let mut stream = TcpStream::connect(addr).await.expect("connect");
+                stream.set_nodelay(true).ok();
+                let mut buffer = Vec::with_capacity(4096);
+                let mut batch = Vec::with_capacity(depth * 1024);
+                let mut index = connection;
+                while Instant::now() < deadline {
+                    batch.clear();
+                    for _ in 0..depth {
+                        batch.extend_from_slice(&pool[index % pool.len()]);
+                        index += connections;
+                    }
+                    let mut ok = stream.write_all(&batch).await.is_ok();
+                    for _ in 0..depth {
+                        ok = ok
+                            && read_reply(&mut stream, &mut buffer)
+                                .await
+                                .is_ok_and(|reply| reply.status == 200);
+                        if ok {
+                            done.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    if !ok {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
+/// HTTP/2 (h2c, prior knowledge) clients: `connections` connections, each
+/// with `streams` tasks sending one request at a time on it, until
+/// `deadline`.
+async fn http2_clients(
+    addr: SocketAddr,
+    connections: usize,
+    streams: usize,
+    deadline: Instant,
+    done: &Arc<AtomicU64>,
+    failures: &Arc<AtomicU64>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Full};
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
+    let uri = format!("http://{addr}{RUN_PATH}");
+    let uri: http::Uri = uri.parse().expect("a URI");
+    let pool: Arc<Vec<(http::HeaderMap, Bytes)>> = Arc::new(
+        presigned(addr)
+            .into_iter()
+            .map(|(headers, body)| {
+                let mut map = http::HeaderMap::new();
+                for (name, value) in &headers {
+                    map.append(
+                        http::HeaderName::try_from(name.as_str()).expect("a header name"),
+                        http::HeaderValue::try_from(value.as_str()).expect("a header value"),
+                    );
+                }
+                map.insert(http::header::CONTENT_LENGTH, body.len().into());
+                (map, Bytes::from(body))
+            })
+            .collect(),
+    );
+    let mut tasks = Vec::new();
+    for connection in 0..connections {
+        let stream = TcpStream::connect(addr).await.expect("connect");
+        stream.set_nodelay(true).ok();
+        let (sender, driver) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+                .await
+                .expect("an HTTP/2 handshake");
+        tokio::spawn(driver);
+        for stream in 0..streams {
+            let (pool, done, failures) = (pool.clone(), done.clone(), failures.clone());
+            let (mut sender, uri) = (sender.clone(), uri.clone());
+            let step = connections * streams;
+            tasks.push(tokio::spawn(async move {
+                let mut index = connection * streams + stream;
+                while Instant::now() < deadline {
+                    let (headers, body) = &pool[index % pool.len()];
+                    index += step;
+                    let mut request = http::Request::new(Full::new(body.clone()));
+                    *request.method_mut() = http::Method::POST;
+                    *request.uri_mut() = uri.clone();
+                    *request.headers_mut() = headers.clone();
+                    let ok = match sender.send_request(request).await {
+                        Ok(response) => {
+                            let status = response.status();
+                            response.into_body().collect().await.is_ok() && status == 200
+                        }
+                        Err(_) => false,
+                    };
+                    if ok {
+                        done.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
+                }
+            }));
+        }
+    }
+    tasks
 }
 
 /// The kinds of request in a fault run.
@@ -685,11 +806,30 @@ fn main() {
             assert!(addr.ip().is_loopback(), "only 127.0.0.1 is a target");
             let seconds: u64 = argument(&args, 3, "SECONDS");
             let connections: usize = argument(&args, 4, "CONNS");
-            let pid: Option<u32> = args.get(5).and_then(|pid| pid.parse().ok());
+            // Optional, in any order: the server's PID, `--pipeline=DEPTH`,
+            // `--http2=STREAMS`.
+            let mut pid: Option<u32> = None;
+            let mut transport = Transport::Http1 { depth: 1 };
+            for option in args.iter().skip(5) {
+                if let Some(depth) = option.strip_prefix("--pipeline=") {
+                    let depth: usize = depth.parse().expect("--pipeline=DEPTH");
+                    transport = Transport::Http1 {
+                        depth: depth.clamp(1, 256),
+                    };
+                } else if let Some(streams) = option.strip_prefix("--http2=") {
+                    let streams: usize = streams.parse().expect("--http2=STREAMS");
+                    transport = Transport::Http2 {
+                        streams: streams.clamp(1, 1024),
+                    };
+                } else {
+                    pid = Some(option.parse().expect("the server's PID"));
+                }
+            }
             let result = runtime.block_on(bench(
                 addr,
                 Duration::from_secs(seconds.min(120)),
                 connections.clamp(1, 1024),
+                transport,
                 pid,
             ));
             println!("endpoint_run_per_second {:.0}", result.per_second);
@@ -746,7 +886,7 @@ fn main() {
         }
         _ => {
             eprintln!(
-                "usage: loadtest key | core SECONDS | bench ADDR SECONDS CONNS [PID] | faults ADDR COUNT CONCURRENCY LIMIT_BYTES STALL_BOUND_SECONDS [PID]"
+                "usage: loadtest key | core SECONDS | bench ADDR SECONDS CONNS [PID] [--pipeline=DEPTH | --http2=STREAMS] | faults ADDR COUNT CONCURRENCY LIMIT_BYTES STALL_BOUND_SECONDS [PID]"
             );
             std::process::exit(2);
         }

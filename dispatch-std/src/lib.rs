@@ -31,3 +31,5 @@ pub mod json;
 pub mod layer;
 #[cfg(feature = "scheduler")]
 pub mod scheduler;
+#[cfg(feature = "endpoint")]
+mod serve;

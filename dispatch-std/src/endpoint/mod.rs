@@ -213,53 +213,15 @@ impl Endpoint {
         B::Data: Send,
         B::Error: Into<crate::layer::BoxError>,
     {
-        use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-        use hyper_util::server::conn::auto;
-        use hyper_util::server::graceful::GracefulShutdown;
-        use hyper_util::service::TowerToHyperService;
-
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(self.read_timeout);
-        builder.http2().timer(TokioTimer::new());
-        let graceful = GracefulShutdown::new();
         if let Ok(address) = listener.local_addr() {
             tracing::info!(%address, functions = ?self.registry, "dispatch endpoint listening");
         }
-
-        let mut shutdown = core::pin::pin!(shutdown);
-        loop {
-            let (stream, peer) = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok(accepted) => accepted,
-                    Err(error) => {
-                        // Out of file descriptors and the like: back off, go on.
-                        tracing::warn!(%error, "accepting a connection failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-                () = &mut shutdown => break,
-            };
-            let connection = builder
-                .serve_connection(
-                    TokioIo::new(stream),
-                    TowerToHyperService::new(service.clone()),
-                )
-                .into_owned();
-            let connection = graceful.watch(connection);
-            tokio::spawn(async move {
-                if let Err(error) = connection.await {
-                    tracing::debug!(%peer, %error, "connection ended with an error");
-                }
-            });
-        }
-        drop(listener);
-        tracing::info!("dispatch endpoint shutting down");
-        graceful.shutdown().await;
-        Ok(())
+        let options = crate::serve::ServeOptions {
+            name: "dispatch endpoint",
+            header_read_timeout: self.read_timeout,
+            shutdown_grace: None,
+        };
+        crate::serve::serve_connections(service, listener, shutdown, options).await
     }
 }
 

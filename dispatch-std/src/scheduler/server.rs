@@ -296,51 +296,16 @@ pub(super) async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-    use hyper_util::server::conn::auto;
-    use hyper_util::server::graceful::GracefulShutdown;
-    use hyper_util::service::TowerToHyperService;
-
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(Some(Duration::from_secs(30)));
-    builder.http2().timer(TokioTimer::new());
-    let graceful = GracefulShutdown::new();
     if let Ok(address) = listener.local_addr() {
         tracing::info!(target: "dispatch::scheduler", %address, "dispatch scheduler listening");
     }
-    let mut shutdown = core::pin::pin!(shutdown);
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    tracing::warn!(%error, "accepting a connection failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let connection = builder
-            .serve_connection(
-                TokioIo::new(stream),
-                TowerToHyperService::new(service.clone()),
-            )
-            .into_owned();
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%peer, %error, "connection ended with an error");
-            }
-        });
-    }
-    drop(listener);
-    // Wait requests can be long: give requests in flight a bounded grace.
-    let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
-    Ok(())
+    let options = crate::serve::ServeOptions {
+        name: "dispatch scheduler",
+        header_read_timeout: Some(Duration::from_secs(30)),
+        // Wait requests can be long: give requests in flight a bounded grace.
+        shutdown_grace: Some(Duration::from_secs(5)),
+    };
+    crate::serve::serve_connections(service, listener, shutdown, options).await
 }
 
 #[cfg(test)]

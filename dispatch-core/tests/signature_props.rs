@@ -88,25 +88,24 @@ struct Signed {
 
 impl Signed {
     fn verify(&self) -> Result<(), dispatch_core::signature::VerifyError> {
-        let pairs: Vec<(&str, &str)> = self
-            .headers
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .collect();
-        let req = BorrowedRequest::from_url(&self.method, &self.url, &pairs).unwrap();
-        verify(&req, &self.body, &self.key, NOW, &Policy::default())
+        self.try_verify().expect("the URL parses")
     }
 
     /// Whether the request is accepted; a mutation that leaves no valid URL
     /// (a non-ASCII byte in the path, say) cannot even be presented.
     fn accepted(&self) -> bool {
+        self.try_verify().is_some_and(|verdict| verdict.is_ok())
+    }
+
+    /// The verdict, or `None` when the URL does not parse.
+    fn try_verify(&self) -> Option<Result<(), dispatch_core::signature::VerifyError>> {
         let pairs: Vec<(&str, &str)> = self
             .headers
             .iter()
             .map(|(n, v)| (n.as_str(), v.as_str()))
             .collect();
-        BorrowedRequest::from_url(&self.method, &self.url, &pairs)
-            .is_some_and(|req| verify(&req, &self.body, &self.key, NOW, &Policy::default()).is_ok())
+        let req = BorrowedRequest::from_url(&self.method, &self.url, &pairs)?;
+        Some(verify(&req, &self.body, &self.key, NOW, &Policy::default()))
     }
 
     fn header_mut(&mut self, name: &str) -> &mut String {

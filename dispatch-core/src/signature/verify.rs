@@ -248,6 +248,7 @@ fn too_long(variant: fn(Malformed) -> VerifyError) -> VerifyError {
 }
 
 /// A non-empty structured-field dictionary, or `malformed` with the reason.
+#[inline(always)]
 fn parse_dictionary(
     value: &[u8],
     malformed: fn(Malformed) -> VerifyError,
@@ -260,6 +261,7 @@ fn parse_dictionary(
 }
 
 /// The one member of `Signature-Input`: its label and inner list.
+#[inline(always)]
 fn the_one_signature_input<'a>(
     inputs: &Dictionary<'a>,
 ) -> Result<(&'a str, InnerList<'a>), VerifyError> {

@@ -1,6 +1,8 @@
 //! Property tests for `dispatch_core::key`: no key text panics a parser, and
 //! every key survives rendering and reading back.
 
+mod common;
+
 use base64ct::{Base64, Encoding};
 use dispatch_core::key::{
     KeyError, MAX_KEY_TEXT_LEN, PRIVATE_KEY_PEM_LEN, PUBLIC_KEY_PEM_LEN, encode_private_key_pem,
@@ -68,7 +70,7 @@ fn key_like_text() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #![proptest_config(ProptestConfig::with_cases(common::proptest_cases(2000)))]
 
     #[test]
     fn arbitrary_strings_never_panic(text in any::<String>()) {
@@ -112,7 +114,7 @@ proptest! {
 
 proptest! {
     // Each case derives public keys (scalar multiplications, slow in debug builds).
-    #![proptest_config(ProptestConfig::with_cases(128))]
+    #![proptest_config(ProptestConfig::with_cases(common::proptest_cases(128)))]
 
     #[test]
     fn mutated_rfc_der_never_panics(at in any::<prop::sample::Index>(), byte in any::<u8>()) {

@@ -3,6 +3,8 @@
 //! refused; arbitrary header values never panic; the RFC 8941 serializer is a
 //! fixed point of the parser.
 
+mod common;
+
 use dispatch_core::sfv::{Dictionary, InnerList, Item};
 use dispatch_core::signature::{
     BorrowedRequest, Policy, REQUIRED_COMPONENTS, SIGNING_BUFFER_LEN, sign_in_order, verify,
@@ -175,7 +177,7 @@ fn mutate(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(96))]
+    #![proptest_config(ProptestConfig::with_cases(common::proptest_cases(96)))]
 
     #[test]
     fn sign_then_verify_round_trips(g in generated()) {

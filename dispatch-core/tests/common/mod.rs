@@ -21,3 +21,12 @@ pub fn message_vectors(category: &str) -> Vec<serde_json::Value> {
     let doc: serde_json::Value = serde_json::from_str(&text).expect("JSON");
     doc["vectors"].as_array().expect("vectors").clone()
 }
+
+/// How many cases a property test runs: `PROPTEST_CASES` when set (mutation
+/// runs lower it to stay fast), else the test's own `default`.
+pub fn proptest_cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}

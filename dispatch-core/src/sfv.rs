@@ -964,12 +964,13 @@ impl<'a> Cursor<'a> {
         self.pos += 1; // the opening quote
         let start = self.pos;
         loop {
-            // Skip the run of ordinary characters at once.
-            let run = self
-                .rest()
-                .bytes()
-                .position(|b| b == b'"' || b == b'\\' || !(0x20..=0x7e).contains(&b))
-                .unwrap_or(self.text.len() - self.pos);
+            // Skip the run of ordinary characters at once; it stops only at a
+            // quote, a backslash, a non-printable byte or the end.
+            let rest = self.rest().as_bytes();
+            let run = rest
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || !(0x20..=0x7e).contains(&b))
+                .unwrap_or(rest.len());
             self.pos += run;
             match self.peek() {
                 None => return Err(Error::UnterminatedString),
@@ -989,7 +990,6 @@ impl<'a> Cursor<'a> {
                         Some(_) => return Err(Error::InvalidEscape),
                     }
                 }
-                Some(0x20..=0x7e) => self.pos += 1,
                 Some(_) => return Err(Error::InvalidStringCharacter),
             }
         }
@@ -1014,20 +1014,17 @@ impl<'a> Cursor<'a> {
     fn parse_byte_sequence(&mut self) -> Result<ByteSequence<'a>, Error> {
         self.pos += 1; // the opening colon
         let start = self.pos;
-        loop {
-            // Skip the run of base64 characters at once.
-            let run = self
-                .rest()
-                .bytes()
-                .position(|b| base64_value(b) == 0xff && b != b'=')
-                .unwrap_or(self.text.len() - self.pos);
-            self.pos += run;
-            match self.peek() {
-                None => return Err(Error::UnterminatedByteSequence),
-                Some(b':') => break,
-                Some(b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'+' | b'/' | b'=') => self.pos += 1,
-                Some(_) => return Err(Error::InvalidByteSequenceCharacter),
-            }
+        // The run of base64 characters (and `=`) ends at the closing colon.
+        let rest = self.rest().as_bytes();
+        let run = rest
+            .iter()
+            .position(|&b| base64_value(b) == 0xff && b != b'=')
+            .unwrap_or(rest.len());
+        self.pos += run;
+        match self.peek() {
+            None => return Err(Error::UnterminatedByteSequence),
+            Some(b':') => {}
+            Some(_) => return Err(Error::InvalidByteSequenceCharacter),
         }
         let text = self.since(start);
         self.pos += 1;

@@ -6,9 +6,10 @@ use dispatch_core::digest::{
     Algorithm, ContentDigest, DigestError, ExpectedDigest, MAX_HEADER_VALUE_LEN, check,
     write_header_value,
 };
+use dispatch_core::sfv::{BareItem, InnerList};
 use dispatch_core::signature::{
-    BaseError, BorrowedRequest, Component, ComponentFault, Policy, VerifyError, sign_request,
-    verify, verify_headers,
+    BaseError, BorrowedRequest, Component, ComponentFault, Policy, SignatureSpec, VerifyError,
+    sign_request, sign_with, verify, verify_headers, write_signature_base,
 };
 use ed25519_dalek::SigningKey;
 
@@ -146,4 +147,56 @@ fn base_errors_say_what_failed() {
             "two errors share {message:?}"
         );
     }
+}
+
+/// Every derived component reads its own part of the request, through the
+/// signer's view (which adds `Content-Digest`) and through a reference to a
+/// view (the blanket `&T` implementation).
+#[test]
+fn every_derived_component_reaches_the_base() {
+    let key = SigningKey::from_bytes(&[9u8; 32]);
+    let headers = [("Content-Type", "application/proto")];
+    let req = BorrowedRequest::from_url("POST", URL, &headers).unwrap();
+    let components = [
+        "@method",
+        "@target-uri",
+        "@scheme",
+        "@authority",
+        "@path",
+        "@query",
+        "content-type",
+        "content-digest",
+    ];
+    let spec = SignatureSpec {
+        label: "sig",
+        components: &components,
+        params: &[("created", BareItem::Integer(1))],
+    };
+    let mut buf = [0u8; 8192];
+    let signed = sign_with(&&req, b"body", &key, &spec, &mut buf).unwrap();
+    let params = r#"("@method" "@target-uri" "@scheme" "@authority" "@path" "@query" "content-type" "content-digest");created=1"#;
+    let expected = format!(
+        "\"@method\": POST\n\
+         \"@target-uri\": {URL}\n\
+         \"@scheme\": https\n\
+         \"@authority\": my-app.example.com\n\
+         \"@path\": /dispatch.sdk.v1.FunctionService/Run\n\
+         \"@query\": ?a=1\n\
+         \"content-type\": application/proto\n\
+         \"content-digest\": {}\n\
+         \"@signature-params\": {params}",
+        signed.content_digest
+    );
+    assert_eq!(signed.signature_base, expected);
+    assert_eq!(signed.signature_input, format!("sig={params}"));
+
+    // The same base from the verifier's builder, over `&&BorrowedRequest`.
+    let with_digest = [
+        ("Content-Type", "application/proto"),
+        ("Content-Digest", signed.content_digest),
+    ];
+    let req = BorrowedRequest::from_url("POST", URL, &with_digest).unwrap();
+    let list = InnerList::parse(params.as_bytes()).unwrap();
+    let mut out = [0u8; 4096];
+    assert_eq!(write_signature_base(&&req, &list, &mut out), Ok(&*expected));
 }

@@ -1286,6 +1286,28 @@ mod tests {
         );
         assert_eq!(Codec::from_content_type("application/protobuf"), None);
         assert!(!is_json_content_type("text/plain"));
+        for codec in [Codec::Proto, Codec::Json] {
+            assert_eq!(Codec::from_content_type(codec.content_type()), Some(codec));
+        }
+    }
+
+    #[test]
+    fn codes_inferred_from_http_statuses() {
+        for (http, code) in [
+            (400, Code::Internal),
+            (401, Code::Unauthenticated),
+            (403, Code::PermissionDenied),
+            (404, Code::Unimplemented),
+            (429, Code::Unavailable),
+            (502, Code::Unavailable),
+            (503, Code::Unavailable),
+            (504, Code::Unavailable),
+            (200, Code::Unknown),
+            (405, Code::Unknown),
+            (500, Code::Unknown),
+        ] {
+            assert_eq!(Code::from_http_status(http), code, "{http}");
+        }
     }
 
     #[test]

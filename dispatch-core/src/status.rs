@@ -336,6 +336,21 @@ mod tests {
         assert_eq!(Status::from_http_status(500), Status::TemporaryError);
         assert_eq!(Status::from_http_status(599), Status::TemporaryError);
         assert_eq!(Status::from_http_status(u16::MAX), Status::Unspecified);
+        // The statuses with a mapping of their own (connect.md 1.5).
+        for (http, status) in [
+            (400, Status::InvalidArgument),
+            (401, Status::Unauthenticated),
+            (403, Status::PermissionDenied),
+            (404, Status::NotFound),
+            (408, Status::Timeout),
+            (429, Status::Throttled),
+            (501, Status::PermanentError),
+            (502, Status::TemporaryError),
+        ] {
+            assert_eq!(Status::from_http_status(http), status, "{http}");
+        }
+        assert_eq!(i32::from(Status::NotFound), 15);
+        assert_eq!(i32::from(Status::Unspecified), 0);
     }
 
     #[cfg(feature = "alloc")]

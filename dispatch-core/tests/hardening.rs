@@ -200,3 +200,32 @@ fn every_derived_component_reaches_the_base() {
     let mut out = [0u8; 4096];
     assert_eq!(write_signature_base(&&req, &list, &mut out), Ok(&*expected));
 }
+
+/// A covered field value may hold a tab but no other control byte, and no
+/// byte above `~` (RFC 9421 §2.1 builds the base from visible ASCII).
+#[test]
+fn base_values_allow_tabs_and_refuse_other_controls() {
+    let list = InnerList::parse(br#"("x-a");created=1"#).unwrap();
+    let base = |value: &str| {
+        let headers = [("X-A", value)];
+        let req = BorrowedRequest::from_url("POST", URL, &headers).unwrap();
+        let mut out = [0u8; 512];
+        write_signature_base(&req, &list, &mut out).map(|b| b.to_owned())
+    };
+    assert_eq!(
+        base("a\tb").as_deref(),
+        Ok("\"x-a\": a\tb\n\"@signature-params\": (\"x-a\");created=1")
+    );
+    for bad in ["a\nb", "a\u{1}b", "a\u{7f}b", "a\u{e9}b"] {
+        assert_eq!(base(bad), Err(BaseError::InvalidValue), "{bad:?}");
+    }
+}
+
+#[test]
+fn the_longest_digest_header_fits_its_bound() {
+    let digest = ContentDigest::of(Algorithm::Sha512, b"body");
+    let mut out = [0u8; MAX_HEADER_VALUE_LEN];
+    let value = write_header_value(&digest, &mut out).unwrap();
+    assert_eq!(value.len(), MAX_HEADER_VALUE_LEN);
+    assert!(write_header_value(&digest, &mut [0u8; MAX_HEADER_VALUE_LEN - 1]).is_none());
+}

@@ -4,7 +4,7 @@
 //! length over 127.
 
 use base64ct::{Base64, Encoding};
-use dispatch_core::key::{KeyError, parse_signing_key};
+use dispatch_core::key::{KeyError, parse_public_key, parse_signing_key};
 use ed25519_dalek::SigningKey;
 
 const SEED: [u8; 32] = [7; 32];
@@ -91,5 +91,18 @@ fn non_minimal_lengths_are_refused() {
             Err(KeyError::MalformedDer),
             "{length:02x?}"
         );
+    }
+}
+
+/// The character before the padding must leave the unused bits zero
+/// (canonical base64): a key that differs only there is refused.
+#[test]
+fn non_zero_trailing_bits_are_refused() {
+    let key = Base64::encode_string(SigningKey::from_bytes(&SEED).verifying_key().as_bytes());
+    assert!(parse_public_key(&key).is_ok());
+    let (head, _) = key.split_at(42);
+    for last in ['/', '+', '1', 'z', 'B'] {
+        let text = format!("{head}{last}=");
+        assert_eq!(parse_public_key(&text), Err(KeyError::Base64), "{text}");
     }
 }

@@ -4,7 +4,7 @@
 
 use dispatch_core::sfv::{
     BareItem, ByteSequence, Decimal, Dictionary, Error, InnerList, Item, MAX_INNER_LIST_ITEMS,
-    SfString, write_bare_item, write_key, write_to,
+    MAX_INPUT_LEN, MAX_PARAMETERS, SfString, SliceWriter, write_bare_item, write_key, write_to,
 };
 
 #[test]
@@ -162,4 +162,48 @@ fn dictionaries_parse_members_of_every_shape() {
     let dict = Dictionary::parse(b"a=1, b;x=?0, c=(1 2);p").expect("dictionary");
     assert_eq!(dict.len(), 3);
     assert_eq!(dict.to_string(), "a=1, b;x=?0, c=(1 2);p");
+}
+
+#[test]
+fn a_field_value_and_its_parameters_may_reach_their_bounds() {
+    let longest = "a".repeat(MAX_INPUT_LEN);
+    assert!(Item::parse(longest.as_bytes()).is_ok());
+    assert_eq!(
+        Item::parse(format!("{longest}a").as_bytes()),
+        Err(Error::TooLong)
+    );
+
+    let params = |n: usize| (0..n).map(|i| format!(";p{i}")).collect::<String>();
+    let item = format!("a{}", params(MAX_PARAMETERS));
+    let parsed = Item::parse(item.as_bytes()).expect("the maximum parses");
+    assert_eq!(parsed.params.len(), MAX_PARAMETERS);
+    assert_eq!(
+        Item::parse(format!("a{}", params(MAX_PARAMETERS + 1)).as_bytes()),
+        Err(Error::TooManyParameters)
+    );
+}
+
+#[test]
+fn byte_sequences_keep_their_text() {
+    let item = Item::parse(b":AQID:").expect("byte sequence");
+    assert_eq!(
+        item.bare.as_byte_sequence().map(|b| b.base64()),
+        Some("AQID")
+    );
+    assert_eq!(
+        ByteSequence::from_base64("AA==").map(|b| b.base64()),
+        Ok("AA==")
+    );
+}
+
+#[test]
+fn the_slice_writer_counts_what_it_wrote() {
+    let mut buf = [0u8; 4];
+    let mut w = SliceWriter::new(&mut buf);
+    assert!(w.is_empty());
+    w.write_bytes(b"ab").expect("fits");
+    assert!(!w.is_empty());
+    assert_eq!(w.len(), 2);
+    assert!(w.write_bytes(b"abc").is_err());
+    assert_eq!(w.written(), b"ab");
 }

@@ -148,7 +148,7 @@ fn a_bad_base64_character_is_named_even_before_padding() {
             "{text}"
         );
     }
-    for text in ["AB=A", "A===", "AAA", "AB==="] {
+    for text in ["AB=A", "A===", "AAA", "AB===", "AB==", "AAB=", "Ah=="] {
         assert_eq!(
             ByteSequence::from_base64(text),
             Err(Error::InvalidBase64),

@@ -1292,6 +1292,31 @@ mod tests {
     }
 
     #[test]
+    fn unpadded_detail_values_of_every_length_decode_into_an_exact_buffer() {
+        for (value, bytes) in [
+            ("", &[][..]),
+            ("AQ", &[1][..]),
+            ("AQI", &[1, 2]),
+            ("AQID", &[1, 2, 3]),
+            ("AQIDBA", &[1, 2, 3, 4]),
+            ("AQIDBA==", &[1, 2, 3, 4]),
+        ] {
+            let body = std::format!(
+                r#"{{"code":"unavailable","details":[{{"type":"t","value":"{value}"}}]}}"#
+            );
+            let mut buf = std::vec![0u8; bytes.len()];
+            let decoded = decode_error_json::<8>(body.as_bytes(), &mut buf).unwrap();
+            assert_eq!(decoded.skipped_details, 0, "{value}");
+            assert_eq!(decoded.details[0].value, bytes, "{value}");
+        }
+        let body = br#"{"code":"unavailable","details":[{"type":"t","value":"A"}]}"#;
+        assert_eq!(
+            decode_error_json::<8>(body, &mut [0u8; 8]),
+            Err(DecodeError::InvalidDetailValue)
+        );
+    }
+
+    #[test]
     fn codes_inferred_from_http_statuses() {
         for (http, code) in [
             (400, Code::Internal),

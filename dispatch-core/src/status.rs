@@ -350,6 +350,7 @@ mod tests {
             assert_eq!(Status::from_http_status(http), status, "{http}");
         }
         assert_eq!(i32::from(Status::NotFound), 15);
+        assert_eq!(std::format!("{}", Status::NotFound), "STATUS_NOT_FOUND");
         assert_eq!(i32::from(Status::Unspecified), 0);
     }
 

@@ -141,7 +141,7 @@ fn padded_byte_sequences_decode_exactly() {
 
 #[test]
 fn a_bad_base64_character_is_named_even_before_padding() {
-    for text in ["AB!=", "A!==", "!AAA", "AAA!"] {
+    for text in ["AB!=", "A!==", "!AAA", "AAA!", "A!!A", "!!!!"] {
         assert_eq!(
             ByteSequence::from_base64(text),
             Err(Error::InvalidByteSequenceCharacter),
@@ -206,4 +206,18 @@ fn the_slice_writer_counts_what_it_wrote() {
     assert_eq!(w.len(), 2);
     assert!(w.write_bytes(b"abc").is_err());
     assert_eq!(w.written(), b"ab");
+}
+
+#[test]
+fn decimals_may_have_twelve_integer_digits() {
+    let item = Item::parse(b"123456789012.5").expect("twelve digits");
+    assert_eq!(
+        item.bare,
+        BareItem::Decimal(Decimal {
+            thousandths: 123_456_789_012_500
+        })
+    );
+    assert_eq!(Item::parse(b"1234567890123.5"), Err(Error::DecimalTooLong));
+    assert_eq!(Item::parse(b"1.123"), Ok(Item::parse(b"1.123").unwrap()));
+    assert_eq!(Item::parse(b"1.1234"), Err(Error::DecimalFractionTooLong));
 }

@@ -1159,6 +1159,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(decoded.message.as_str(), "\u{1f680} \u{e9}");
+        let decoded = decode_error_json::<16>(
+            br#"{"code":"unknown","message":"\"\\\/\b\f\n\r\t"}"#,
+            scratch(),
+        )
+        .unwrap();
+        assert_eq!(decoded.message.as_str(), "\"\\/\u{8}\u{c}\n\r\t");
         assert_eq!(
             decode_error_json::<16>(br#"{"code":"unknown","message":"\ud83d"}"#, scratch()),
             Err(DecodeError::InvalidEscape)

@@ -1315,6 +1315,16 @@ mod tests {
             assert_eq!(decoded.skipped_details, 0, "{value}");
             assert_eq!(decoded.details[0].value, bytes, "{value}");
         }
+        // A type name longer than DETAIL_TYPE_CAPACITY: the detail is skipped.
+        let long_type = "t".repeat(DETAIL_TYPE_CAPACITY + 1);
+        let body = std::format!(
+            r#"{{"code":"unavailable","details":[{{"type":"{long_type}","value":"AQ"}},{{"type":"t","value":"AQ"}}]}}"#
+        );
+        let mut values = [0u8; 8];
+        let decoded = decode_error_json::<8>(body.as_bytes(), &mut values).unwrap();
+        assert_eq!(decoded.skipped_details, 1);
+        assert_eq!(decoded.details.len(), 1);
+        assert_eq!(decoded.details[0].type_name.as_str(), "t");
         let body = br#"{"code":"unavailable","details":[{"type":"t","value":"A"}]}"#;
         assert_eq!(
             decode_error_json::<8>(body, &mut [0u8; 8]),

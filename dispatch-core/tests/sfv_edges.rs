@@ -4,7 +4,8 @@
 
 use dispatch_core::sfv::{
     BareItem, ByteSequence, Decimal, Dictionary, Error, InnerList, Item, MAX_INNER_LIST_ITEMS,
-    MAX_INPUT_LEN, MAX_PARAMETERS, SfString, SliceWriter, write_bare_item, write_key, write_to,
+    MAX_INPUT_LEN, MAX_PARAMETERS, SfString, SliceWriter, Token, write_bare_item, write_key,
+    write_to,
 };
 
 #[test]
@@ -184,7 +185,16 @@ fn a_field_value_and_its_parameters_may_reach_their_bounds() {
 }
 
 #[test]
-fn byte_sequences_keep_their_text() {
+fn tokens_and_byte_sequences_keep_their_text() {
+    let item = Item::parse(b"ed25519:a/b").expect("token");
+    assert_eq!(
+        item.bare,
+        BareItem::Token(Token::new("ed25519:a/b").expect("token"))
+    );
+    match item.bare {
+        BareItem::Token(token) => assert_eq!(token.as_str(), "ed25519:a/b"),
+        other => panic!("{other:?}"),
+    }
     let item = Item::parse(b":AQID:").expect("byte sequence");
     assert_eq!(
         item.bare.as_byte_sequence().map(|b| b.base64()),

@@ -1333,6 +1333,12 @@ mod tests {
     }
 
     #[test]
+    fn an_error_body_is_sent_with_its_codes_status() {
+        assert_eq!(ErrorBody::new(Code::NotFound, "x").http_status(), 404);
+        assert_eq!(ErrorBody::new(Code::Unavailable, "x").http_status(), 503);
+    }
+
+    #[test]
     fn codes_inferred_from_http_statuses() {
         for (http, code) in [
             (400, Code::Internal),

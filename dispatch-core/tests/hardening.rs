@@ -8,8 +8,9 @@ use dispatch_core::digest::{
 };
 use dispatch_core::sfv::{BareItem, InnerList};
 use dispatch_core::signature::{
-    BaseError, BorrowedRequest, Component, ComponentFault, Policy, SignatureSpec, VerifyError,
-    sign_request, sign_with, verify, verify_headers, write_signature_base,
+    BaseError, BorrowedRequest, Component, ComponentFault, DEFAULT_BASE_CAPACITY, Policy,
+    SIGNING_BUFFER_LEN, SignatureSpec, VerifyError, sign_request, sign_with, verify,
+    verify_headers, write_signature_base,
 };
 use ed25519_dalek::SigningKey;
 
@@ -219,6 +220,25 @@ fn base_values_allow_tabs_and_refuse_other_controls() {
     for bad in ["a\nb", "a\u{1}b", "a\u{7f}b", "a\u{e9}b"] {
         assert_eq!(base(bad), Err(BaseError::InvalidValue), "{bad:?}");
     }
+    let req = BorrowedRequest::from_url("POST", URL, &[]).unwrap();
+    assert_eq!(
+        write_signature_base(&req, &list, &mut [0u8; 512]),
+        Err(BaseError::FieldMissing)
+    );
+}
+
+/// `SIGNING_BUFFER_LEN` holds the headers and the base of any request whose
+/// base fits `DEFAULT_BASE_CAPACITY`, the verifier's own bound.
+#[test]
+fn the_signing_buffer_fits_the_largest_verifiable_base() {
+    let key = SigningKey::from_bytes(&[9u8; 32]);
+    let long_type = format!("application/{}", "x".repeat(DEFAULT_BASE_CAPACITY - 400));
+    let headers = [("Content-Type", long_type.as_str())];
+    let req = BorrowedRequest::from_url("POST", URL, &headers).unwrap();
+    let mut buf = [0u8; SIGNING_BUFFER_LEN];
+    let signed = sign_request(&req, b"body", &key, 1, &mut buf).unwrap();
+    assert!(signed.signature_base.len() > DEFAULT_BASE_CAPACITY - 300);
+    assert!(signed.signature_base.len() <= DEFAULT_BASE_CAPACITY);
 }
 
 #[test]

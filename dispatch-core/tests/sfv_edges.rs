@@ -109,6 +109,10 @@ fn the_serializer_refuses_what_it_cannot_write() {
         thousandths: 999_999_999_999_999,
     });
     assert_eq!(write_to(&mut buf, &largest), Some("999999999999.999"));
+    for (thousandths, text) in [(0, "0.0"), (-1, "-0.001"), (-1500, "-1.5"), (20, "0.02")] {
+        let value = BareItem::Decimal(Decimal { thousandths });
+        assert_eq!(write_to(&mut buf, &value), Some(text));
+    }
     for too_large in [1_000_000_000_000_000, -1_000_000_000_000_000, i64::MIN] {
         let value = BareItem::Decimal(Decimal {
             thousandths: too_large,

@@ -2,8 +2,8 @@
 //! variant, carrying its detail where it has one. Users log these and build
 //! responses from them; mutation testing found them unchecked.
 
+use core::fmt::{Debug, Display};
 use std::collections::HashSet;
-use std::fmt::Display;
 
 use dispatch_core::any::AnyError;
 use dispatch_core::connect::{DecodeError, EncodeError, ProtocolVersionError, TimeoutError};
@@ -14,7 +14,7 @@ use dispatch_core::signature::{BaseError, Malformed, SignError, VerifyError};
 use dispatch_core::status::UnknownStatus;
 
 /// Asserts that every message is non-empty and that no two are equal.
-fn distinct_messages<E: Display + std::fmt::Debug>(errors: &[E]) -> Vec<String> {
+fn distinct_messages<E: Display + Debug>(errors: &[E]) -> Vec<String> {
     let mut seen = HashSet::new();
     errors
         .iter()

@@ -44,7 +44,7 @@ fn pkcs8_with_attributes(attributes_len: usize, outer_length: Option<&[u8]>) -> 
     let lines: Vec<&str> = body
         .as_bytes()
         .chunks(64)
-        .map(|line| std::str::from_utf8(line).unwrap())
+        .map(|line| core::str::from_utf8(line).unwrap())
         .collect();
     format!(
         "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",

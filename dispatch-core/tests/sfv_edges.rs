@@ -92,6 +92,11 @@ fn strings_compare_by_their_characters() {
     assert_eq!(parsed(r#""a\"b""#), parsed(r#""a\"b""#));
     assert_eq!(parsed(r#""a\"b""#), SfString::new("a\"b").expect("plain"));
     assert_ne!(parsed(r#""a""#), parsed(r#""b""#));
+    // Plain text from a caller is returned as is; parsed text only when it
+    // holds no escape.
+    assert_eq!(SfString::new("a\\b").unwrap().as_plain_str(), Some("a\\b"));
+    assert_eq!(parsed(r#""a b""#).as_plain_str(), Some("a b"));
+    assert_eq!(parsed(r#""a\\b""#).as_plain_str(), None);
 }
 
 #[test]

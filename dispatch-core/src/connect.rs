@@ -12,17 +12,17 @@
 //!
 //! let mut out = [0u8; 128];
 //! let n = ErrorBody::new(Code::NotFound, "function \"x\" does not exist")
-//!     .encode_json(&mut out)
-//!     .unwrap();
+//!     .encode_json(&mut out)?;
 //! assert_eq!(
 //!     &out[..n],
 //!     br#"{"code":"not_found","message":"function \"x\" does not exist"}"#
 //! );
 //!
 //! let mut details = [0u8; 0];
-//! let decoded = decode_error_json::<64>(&out[..n], &mut details).unwrap();
+//! let decoded = decode_error_json::<64>(&out[..n], &mut details)?;
 //! assert_eq!(decoded.code, Some(Code::NotFound));
 //! assert_eq!(decoded.message.as_str(), "function \"x\" does not exist");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 use core::fmt;
@@ -633,10 +633,11 @@ pub struct DecodedError<'b, const M: usize> {
 ///
 /// let body = br#"{"code":"unavailable","message":"retry","details":[{"type":"google.rpc.RetryInfo","value":"CgIIHg"}]}"#;
 /// let mut buf = [0u8; 16];
-/// let error = decode_error_json::<32>(body, &mut buf).unwrap();
+/// let error = decode_error_json::<32>(body, &mut buf)?;
 /// assert_eq!(error.code, Some(Code::Unavailable));
 /// assert_eq!(error.details[0].type_name.as_str(), "google.rpc.RetryInfo");
 /// assert_eq!(error.details[0].value, &[0x0a, 0x02, 0x08, 0x1e]);
+/// # Ok::<(), dispatch_core::connect::DecodeError>(())
 /// ```
 pub fn decode_error_json<'b, const M: usize>(
     body: &[u8],

@@ -8,12 +8,13 @@
 //! ```
 //! use dispatch_core::digest::{ExpectedDigest, check};
 //! let header = b"sha-256=:X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=:";
-//! let expected = ExpectedDigest::from_header(header).unwrap();
+//! let expected = ExpectedDigest::from_header(header)?;
 //! let mut hasher = expected.hasher();
 //! hasher.update(br#"{"hello": "#);
 //! hasher.update(br#""world"}"#);
 //! assert!(expected.matches(&hasher.finish()));
 //! assert!(check(header, br#"{"hello": "world"}"#).is_ok());
+//! # Ok::<(), dispatch_core::digest::DigestError>(())
 //! ```
 
 use core::fmt;

@@ -22,7 +22,7 @@
 //! use dispatch_core::key::{parse_verification_key, KeyError};
 //!
 //! let pem = "-----BEGIN PUBLIC KEY-----\\nMCowBQYDK2VwAyEAJrQLj5P/89iXES9+vFgrIy29clF9CC/oPPsw3c5D0bs=\\n-----END PUBLIC KEY-----";
-//! let key = parse_verification_key(pem)?.expect("a key is configured");
+//! let key = parse_verification_key(pem)?.ok_or(KeyError::Empty)?;
 //! let raw = parse_verification_key("JrQLj5P/89iXES9+vFgrIy29clF9CC/oPPsw3c5D0bs=")?;
 //! assert_eq!(Some(key), raw);
 //! // An empty value means that no key is configured.
@@ -297,12 +297,12 @@ pub fn write_public_key_base64<W: fmt::Write + ?Sized>(
 ///
 /// let key = parse_public_key("JrQLj5P/89iXES9+vFgrIy29clF9CC/oPPsw3c5D0bs=")?;
 /// let mut pem = String::new();
-/// write_public_key_pem(&key, &mut pem).unwrap();
+/// write_public_key_pem(&key, &mut pem)?;
 /// assert_eq!(
 ///     pem,
 ///     "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAJrQLj5P/89iXES9+vFgrIy29clF9CC/oPPsw3c5D0bs=\n-----END PUBLIC KEY-----\n"
 /// );
-/// # Ok::<(), dispatch_core::key::KeyError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn write_public_key_pem<W: fmt::Write + ?Sized>(
     key: &VerifyingKey,

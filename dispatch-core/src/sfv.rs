@@ -25,13 +25,16 @@
 //!
 //! ```
 //! use dispatch_core::sfv::{BareItem, Dictionary, Member};
-//! let dict = Dictionary::parse(br#"sig=("@method" "@path");created=1618884473"#).unwrap();
-//! let Some(Member::InnerList(list)) = dict.get("sig") else { panic!() };
+//! let dict = Dictionary::parse(br#"sig=("@method" "@path");created=1618884473"#)?;
+//! let Some(Member::InnerList(list)) = dict.get("sig") else {
+//!     return Err("sig is not an inner list".into());
+//! };
 //! assert_eq!(list.len(), 2);
 //! assert_eq!(list.params().get("created"), Some(BareItem::Integer(1618884473)));
 //! let mut out = [0u8; 64];
-//! let text = dispatch_core::sfv::write_to(&mut out, &list).unwrap();
+//! let text = dispatch_core::sfv::write_to(&mut out, &list).ok_or("too long")?;
 //! assert_eq!(text, r#"("@method" "@path");created=1618884473"#);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 use core::fmt::{self, Write};

@@ -144,11 +144,12 @@ pub const DEFAULT_BASE_CAPACITY: usize = 4096;
 /// ```
 /// use dispatch_core::sfv::InnerList;
 /// use dispatch_core::signature::{BorrowedRequest, write_signature_base};
-/// let req = BorrowedRequest::from_url("post", "https://Example.com/foo", &[]).unwrap();
-/// let params = InnerList::parse(br#"( "@method" "@authority" );created=1"#).unwrap();
+/// let req = BorrowedRequest::from_url("post", "https://Example.com/foo", &[]).ok_or("bad URL")?;
+/// let params = InnerList::parse(br#"( "@method" "@authority" );created=1"#)?;
 /// let mut buf = [0u8; 256];
-/// let base = write_signature_base(&req, &params, &mut buf).unwrap();
+/// let base = write_signature_base(&req, &params, &mut buf)?;
 /// assert_eq!(base, "\"@method\": POST\n\"@authority\": example.com\n\"@signature-params\": (\"@method\" \"@authority\");created=1");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn write_signature_base<'o, R: RequestView + ?Sized>(
     req: &R,

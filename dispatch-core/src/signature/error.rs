@@ -200,8 +200,9 @@ impl VerifyError {
     /// ```
     /// use dispatch_core::signature::VerifyError;
     /// let mut buf = [0u8; 160];
-    /// let n = VerifyError::DigestMismatch.write_connect_json(&mut buf).unwrap();
+    /// let n = VerifyError::DigestMismatch.write_connect_json(&mut buf).ok_or("buffer too small")?;
     /// assert_eq!(&buf[..n], br#"{"code":"permission_denied","message":"the body does not match its Content-Digest"}"#);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn write_connect_json(&self, out: &mut [u8]) -> Option<usize> {
         ErrorBody::new(self.connect_code(), self.message())

@@ -23,9 +23,9 @@
 //! let body = b"\x0a\x03add";
 //! let unsigned = [("Content-Type", "application/proto")];
 //! let url = "https://my-app.example.com/dispatch.sdk.v1.FunctionService/Run";
-//! let req = BorrowedRequest::from_url("POST", url, &unsigned).unwrap();
+//! let req = BorrowedRequest::from_url("POST", url, &unsigned).ok_or("bad URL")?;
 //! let mut buf = [0u8; 2048];
-//! let signed = sign_request(&req, body, &key, 1_718_236_800, &mut buf).unwrap();
+//! let signed = sign_request(&req, body, &key, 1_718_236_800, &mut buf)?;
 //!
 //! let headers = [
 //!     ("Content-Type", "application/proto"),
@@ -33,13 +33,14 @@
 //!     ("Signature-Input", signed.signature_input),
 //!     ("Signature", signed.signature),
 //! ];
-//! let req = BorrowedRequest::from_url("POST", url, &headers).unwrap();
-//! let verified = verify_headers(&req, &key.verifying_key(), 1_718_236_801, &Policy::default()).unwrap();
+//! let req = BorrowedRequest::from_url("POST", url, &headers).ok_or("bad URL")?;
+//! let verified = verify_headers(&req, &key.verifying_key(), 1_718_236_801, &Policy::default())?;
 //! let mut digest = verified.body_digest();
 //! for chunk in body.chunks(2) {
 //!     digest.update(chunk);
 //! }
-//! verified.finish(&digest.finish()).unwrap();
+//! verified.finish(&digest.finish())?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 mod base;

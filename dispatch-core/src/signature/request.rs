@@ -49,11 +49,12 @@ impl<T: RequestView + ?Sized> RequestView for &T {
 /// ```
 /// use dispatch_core::signature::{BorrowedRequest, RequestView};
 /// let headers = [("Content-Type", "application/proto")];
-/// let req = BorrowedRequest::from_url("POST", "https://example.com/a/b?x=1", &headers).unwrap();
+/// let req = BorrowedRequest::from_url("POST", "https://example.com/a/b?x=1", &headers).ok_or("bad URL")?;
 /// assert_eq!(req.authority(), "example.com");
 /// assert_eq!(req.path(), "/a/b");
 /// assert_eq!(req.query(), Some("x=1"));
 /// assert_eq!(req.field_line("content-type", 0), Some(&b"application/proto"[..]));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Copy, Debug)]
 pub struct BorrowedRequest<'a> {

@@ -373,3 +373,64 @@ fn client_and_its_futures_can_cross_threads() {
     let batch = client.dispatch_batch([call("a"), call("b")]);
     assert_send(&batch);
 }
+
+#[tokio::test]
+async fn the_server_says_how_long_to_wait() {
+    let retry_info =
+        r#"{"code":"unavailable","details":[{"type":"google.rpc.RetryInfo","value":"CgIIHg"}]}"#;
+    for (reply, asked) in [
+        (
+            Reply::new(503, Some("text/plain"), "busy").with_header("retry-after", "120"),
+            Some(120),
+        ),
+        // The RetryInfo detail (30 s) wins over the header.
+        (
+            Reply::new(503, Some("application/json"), retry_info).with_header("retry-after", "7"),
+            Some(30),
+        ),
+        (
+            Reply::new(503, Some("application/json"), retry_info),
+            Some(30),
+        ),
+        (
+            Reply::new(503, Some("text/plain"), "busy").with_header("retry-after", "soon"),
+            None,
+        ),
+    ] {
+        let server = TestServer::start(vec![reply]).await;
+        let err = client(&server, "key-0123456789", RetryPolicy::none())
+            .dispatch(call("greet"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.retry_after(), asked.map(Duration::from_secs), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn a_longer_wait_than_allowed_ends_the_retries() {
+    let server = TestServer::start(vec![
+        Reply::new(503, Some("text/plain"), "busy").with_header("retry-after", "120"),
+        Reply::ids(&["id-1"]),
+    ])
+    .await;
+    let policy = quick_retry(3).max_server_delay(Duration::from_secs(60));
+    let err = client(&server, "key-0123456789", policy)
+        .dispatch(call("greet"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(120)));
+    assert_eq!(server.requests().len(), 1);
+
+    // Within the limit, the client waits and tries again.
+    let server = TestServer::start(vec![
+        Reply::new(503, Some("text/plain"), "busy").with_header("retry-after", "0"),
+        Reply::ids(&["id-1"]),
+    ])
+    .await;
+    let id = client(&server, "key-0123456789", policy)
+        .dispatch(call("greet"))
+        .await
+        .unwrap();
+    assert_eq!(id, "id-1");
+    assert_eq!(server.requests().len(), 2);
+}

@@ -1,6 +1,7 @@
 //! What a dispatch can fail with.
 
 use core::fmt;
+use core::time::Duration;
 
 use super::config::API_KEY_ENV;
 use dispatch_core::connect::Code;
@@ -33,6 +34,9 @@ pub enum ClientError {
         message: String,
         /// The HTTP status.
         http_status: u16,
+        /// How long the server asked the client to wait before trying again
+        /// (`Retry-After` in seconds, or a `google.rpc.RetryInfo` detail).
+        retry_after: Option<Duration>,
     },
     /// An HTTP 200 whose body cannot be the answer: wrong content type or
     /// encoding, undecodable, or not one id per call.
@@ -64,6 +68,9 @@ pub enum ClientError {
         code: Code,
         /// The `grpc-message`, or what went wrong.
         message: String,
+        /// How long the server asked the client to wait before trying again
+        /// (a `google.rpc.RetryInfo` in `grpc-status-details-bin`).
+        retry_after: Option<Duration>,
     },
 }
 
@@ -114,6 +121,17 @@ impl ClientError {
             Self::Transport { source, .. } => source.to_string(),
             #[cfg(feature = "grpc")]
             Self::Grpc { message, .. } => message.clone(),
+        }
+    }
+
+    /// How long the server asked the client to wait before trying again, if
+    /// it said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Api { retry_after, .. } => *retry_after,
+            #[cfg(feature = "grpc")]
+            Self::Grpc { retry_after, .. } => *retry_after,
+            _ => None,
         }
     }
 

@@ -30,11 +30,12 @@
 //!   status when the body is not a Connect error;
 //! * reports a refused key naming `DISPATCH_API_KEY` with at most its first 3 characters;
 //! * never retries unless given a [`RetryPolicy`], and then only `unavailable`
-//!   and `resource_exhausted`.
+//!   and `resource_exhausted`, waiting at least as long as the server asks
+//!   (`Retry-After`, `google.rpc.RetryInfo`; [`ClientError::retry_after`]).
 
 mod config;
 mod error;
-mod retry;
+pub(crate) mod retry;
 
 use core::fmt;
 use core::time::Duration;
@@ -45,7 +46,7 @@ use dispatch_core::validate::validate_dispatch_request;
 use dispatch_proto::sdk::v1::{DispatchRequest, DispatchResponse};
 use prost::Message as _;
 use reqwest::Url;
-use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue};
+use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 
 pub use config::{
     API_KEY_ENV, API_URL_ENV, ApiKey, ClientConfig, ConfigError, DEFAULT_API_URL, DEFAULT_TIMEOUT,
@@ -338,16 +339,18 @@ impl Client {
         let body = bytes_of(&request);
         let mut attempt = 1;
         loop {
-            match self
+            let outcome = self
                 .send_once(reqwest::Body::from(body.clone()), expected)
-                .await
-            {
-                Err(err) if err.is_retryable() && attempt < self.config.retry.max_attempts() => {
-                    tokio::time::sleep(self.config.retry.backoff(attempt)).await;
-                    attempt += 1;
-                }
-                outcome => return outcome,
+                .await;
+            let wait = outcome
+                .as_ref()
+                .err()
+                .and_then(|err| self.config.retry.next_wait(attempt, err));
+            match wait {
+                Some(wait) => tokio::time::sleep(wait).await,
+                None => return outcome,
             }
+            attempt += 1;
         }
     }
 
@@ -387,6 +390,9 @@ impl Client {
         };
         let content_type = header(CONTENT_TYPE);
         let content_encoding = header(CONTENT_ENCODING);
+        let retry_after = header(RETRY_AFTER)
+            .as_deref()
+            .and_then(retry::parse_retry_after);
         let (body, complete) = read_limited(response).await?;
 
         let invalid = |code, message: String| ClientError::InvalidResponse {
@@ -396,13 +402,14 @@ impl Client {
         };
         // An error body cut short is not read as a Connect error.
         let classified_body = if complete { body.as_slice() } else { &[] };
-        let mut no_details = [0u8; 0];
+        // Room for the details this client reads: a RetryInfo is 4 to 14 bytes.
+        let mut details = [0u8; 64];
         if let Err(error) = connect::classify_response::<MESSAGE_CAPACITY>(
             Codec::Proto,
             status.as_u16(),
             content_type.as_deref().unwrap_or(""),
             classified_body,
-            &mut no_details,
+            &mut details,
         ) {
             if status == reqwest::StatusCode::OK {
                 return Err(invalid(
@@ -410,7 +417,7 @@ impl Client {
                     format!("unexpected response content type {content_type:?}"),
                 ));
             }
-            return Err(self.error_response(status, &error, classified_body));
+            return Err(self.error_response(status, &error, classified_body, retry_after));
         }
         if let Err(code) = connect::check_response_encoding(content_encoding.as_deref(), &[]) {
             return Err(invalid(
@@ -448,6 +455,7 @@ impl Client {
         status: reqwest::StatusCode,
         error: &ResponseError<'_, MESSAGE_CAPACITY>,
         body: &[u8],
+        retry_after_header: Option<Duration>,
     ) -> ClientError {
         let http_status = status.as_u16();
         let mut server_message = error.message.as_str().to_owned();
@@ -469,10 +477,17 @@ impl Client {
         } else {
             describe_response(status, body)
         };
+        // RetryInfo in the body is the more precise of the two.
+        let retry_info = error
+            .details
+            .iter()
+            .find(|detail| detail.type_name.as_str() == retry::RETRY_INFO)
+            .and_then(|detail| retry::retry_info_delay(detail.value));
         ClientError::Api {
             code: error.code,
             message,
             http_status,
+            retry_after: retry_info.or(retry_after_header),
         }
     }
 }

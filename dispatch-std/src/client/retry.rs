@@ -4,10 +4,20 @@
 //! did not take the calls, so sending them again cannot dispatch them twice.
 //! Every other outcome, a timeout included (the calls may have been taken),
 //! is returned at once.
+//!
+//! A server may say how long to wait: an HTTP `Retry-After` header in seconds,
+//! or a `google.rpc.RetryInfo` detail in the Connect error body or in gRPC's
+//! `grpc-status-details-bin`. The wait is then the longer of that delay and
+//! the policy's own backoff; a delay over [`RetryPolicy::max_server_delay`]
+//! ends the retries and returns the error, rather than coming back too early.
 
 use core::hash::{BuildHasher, Hasher};
 use core::time::Duration;
 use std::collections::hash_map::RandomState;
+
+use prost::Message;
+
+use super::ClientError;
 
 /// How many times to try a dispatch and how long to wait between tries.
 ///
@@ -27,6 +37,7 @@ pub struct RetryPolicy {
     max_attempts: u32,
     initial_backoff: Duration,
     max_backoff: Duration,
+    max_server_delay: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -45,6 +56,7 @@ impl RetryPolicy {
             max_attempts: 1,
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(5),
+            max_server_delay: Duration::from_secs(30),
         }
     }
 
@@ -77,6 +89,13 @@ impl RetryPolicy {
         self
     }
 
+    /// Sets the longest delay a server may ask for before the next attempt
+    /// (30 s unless set); when it asks for more, the error is returned.
+    pub const fn max_server_delay(mut self, limit: Duration) -> Self {
+        self.max_server_delay = limit;
+        self
+    }
+
     /// Attempts in all, the first included.
     pub const fn max_attempts(&self) -> u32 {
         self.max_attempts
@@ -89,6 +108,20 @@ impl RetryPolicy {
         self.initial_backoff
             .saturating_mul(1u32 << doublings)
             .min(self.max_backoff)
+    }
+
+    /// The wait before the next attempt, after `err` ended attempt number
+    /// `attempt` (1-based); `None` when the error is returned instead.
+    pub(crate) fn next_wait(&self, attempt: u32, err: &ClientError) -> Option<Duration> {
+        if !err.is_retryable() || attempt >= self.max_attempts {
+            return None;
+        }
+        let backoff = self.backoff(attempt);
+        match err.retry_after() {
+            Some(asked) if asked > self.max_server_delay => None,
+            Some(asked) => Some(asked.max(backoff)),
+            None => Some(backoff),
+        }
     }
 
     /// The jittered wait after failed attempt number `attempt`: uniform in
@@ -104,6 +137,56 @@ impl RetryPolicy {
         };
         half + Duration::from_nanos(jitter)
     }
+}
+
+/// The delay of an HTTP `Retry-After` value in its delta-seconds form (1 to
+/// 10 digits); `None` for anything else, the HTTP-date form included.
+pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if value.is_empty() || value.len() > 10 || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    value.parse().ok().map(Duration::from_secs)
+}
+
+/// `google.rpc.RetryInfo`, the one field read here.
+#[derive(Clone, PartialEq, Message)]
+struct RetryInfo {
+    #[prost(message, optional, tag = "1")]
+    retry_delay: Option<prost_types::Duration>,
+}
+
+/// The full name of `google.rpc.RetryInfo`, as a Connect detail's `type`.
+pub(crate) const RETRY_INFO: &str = "google.rpc.RetryInfo";
+
+/// The delay of an encoded `google.rpc.RetryInfo`; `None` if it does not
+/// decode or holds no valid, non-negative delay.
+pub(crate) fn retry_info_delay(encoded: &[u8]) -> Option<Duration> {
+    let delay = RetryInfo::decode(encoded).ok()?.retry_delay?;
+    Duration::try_from(delay).ok()
+}
+
+/// `google.rpc.Status`, as gRPC sends it in `grpc-status-details-bin`.
+#[cfg(feature = "grpc")]
+#[derive(Clone, PartialEq, Message)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+    #[prost(message, repeated, tag = "3")]
+    details: Vec<prost_types::Any>,
+}
+
+/// The delay of the first `RetryInfo` among a gRPC status's details.
+#[cfg(feature = "grpc")]
+pub(crate) fn grpc_retry_delay(status_details: &[u8]) -> Option<Duration> {
+    let status = RpcStatus::decode(status_details).ok()?;
+    status
+        .details
+        .iter()
+        .find(|any| any.type_url.rsplit('/').next() == Some(RETRY_INFO))
+        .and_then(|any| retry_info_delay(&any.value))
 }
 
 /// A random number from the std hasher's per-process random keys; good enough
@@ -122,6 +205,120 @@ mod tests {
     fn none_is_one_attempt_and_the_default() {
         assert_eq!(RetryPolicy::default(), RetryPolicy::none());
         assert_eq!(RetryPolicy::none().max_attempts(), 1);
+    }
+
+    fn unavailable(retry_after: Option<Duration>) -> ClientError {
+        ClientError::Api {
+            code: dispatch_core::connect::Code::Unavailable,
+            message: "busy".into(),
+            http_status: 503,
+            retry_after,
+        }
+    }
+
+    #[test]
+    fn the_server_delay_lengthens_the_wait_up_to_a_limit() {
+        let policy = RetryPolicy::exponential(3)
+            .initial_backoff(Duration::from_millis(10))
+            .max_backoff(Duration::from_millis(10))
+            .max_server_delay(Duration::from_secs(2));
+        let wait = |err: &ClientError, attempt| policy.next_wait(attempt, err);
+        let backoff = wait(&unavailable(None), 1).unwrap();
+        assert!(backoff >= Duration::from_millis(5) && backoff <= Duration::from_millis(10));
+        // A shorter delay than the backoff does not shorten it.
+        let short = wait(&unavailable(Some(Duration::from_millis(1))), 1).unwrap();
+        assert!(short >= Duration::from_millis(5));
+        assert_eq!(
+            wait(&unavailable(Some(Duration::from_secs(2))), 1),
+            Some(Duration::from_secs(2))
+        );
+        // Longer than allowed: give up now rather than come back too early.
+        assert_eq!(
+            wait(&unavailable(Some(Duration::from_millis(2001))), 1),
+            None
+        );
+        // The last attempt, or an error that is not retried: no wait.
+        assert_eq!(wait(&unavailable(None), 3), None);
+        let refused = ClientError::Api {
+            code: dispatch_core::connect::Code::InvalidArgument,
+            message: "no".into(),
+            http_status: 400,
+            retry_after: Some(Duration::from_millis(1)),
+        };
+        assert_eq!(wait(&refused, 1), None);
+    }
+
+    #[test]
+    fn retry_after_takes_delta_seconds_only() {
+        assert_eq!(parse_retry_after("120"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_retry_after(" 0 "), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("9999999999"),
+            Some(Duration::from_secs(9_999_999_999))
+        );
+        for other in [
+            "",
+            "-1",
+            "1.5",
+            "+3",
+            "12345678901",
+            "Wed, 21 Oct 2015 07:28:00 GMT",
+        ] {
+            assert_eq!(parse_retry_after(other), None, "{other:?}");
+        }
+    }
+
+    #[test]
+    fn retry_info_gives_its_delay() {
+        let encode = |seconds, nanos| {
+            RetryInfo {
+                retry_delay: Some(prost_types::Duration { seconds, nanos }),
+            }
+            .encode_to_vec()
+        };
+        // The bytes the Connect vectors carry: retry_delay = 30 s.
+        assert_eq!(
+            retry_info_delay(&[0x0a, 0x02, 0x08, 0x1e]),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            retry_info_delay(&encode(2, 500_000_000)),
+            Some(Duration::from_millis(2500))
+        );
+        assert_eq!(retry_info_delay(&encode(-1, 0)), None);
+        assert_eq!(retry_info_delay(&[]), None);
+        assert_eq!(retry_info_delay(&[0xff]), None);
+    }
+
+    #[cfg(feature = "grpc")]
+    #[test]
+    fn grpc_status_details_carry_retry_info() {
+        let details = |type_url: &str| {
+            RpcStatus {
+                code: 14,
+                message: "busy".into(),
+                details: vec![
+                    prost_types::Any {
+                        type_url: "type.googleapis.com/google.rpc.ErrorInfo".into(),
+                        value: vec![],
+                    },
+                    prost_types::Any {
+                        type_url: type_url.into(),
+                        value: vec![0x0a, 0x02, 0x08, 0x05],
+                    },
+                ],
+            }
+            .encode_to_vec()
+        };
+        assert_eq!(
+            grpc_retry_delay(&details("type.googleapis.com/google.rpc.RetryInfo")),
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(
+            grpc_retry_delay(&details("type.googleapis.com/x.RetryInfo")),
+            None
+        );
+        assert_eq!(grpc_retry_delay(&[]), None);
     }
 
     #[test]

@@ -142,6 +142,7 @@ where
         ids.into_iter().next().ok_or_else(|| ClientError::Grpc {
             code: Code::Internal,
             message: "the response holds no dispatch id".to_owned(),
+            retry_after: None,
         })
     }
 
@@ -160,13 +161,16 @@ where
         validate_dispatch_request(&request).map_err(ClientError::InvalidRequest)?;
         let mut attempt = 1;
         loop {
-            match self.send_once(request.clone()).await {
-                Err(err) if err.is_retryable() && attempt < self.config.retry.max_attempts() => {
-                    tokio::time::sleep(self.config.retry.backoff(attempt)).await;
-                    attempt += 1;
-                }
-                outcome => return outcome,
+            let outcome = self.send_once(request.clone()).await;
+            let wait = outcome
+                .as_ref()
+                .err()
+                .and_then(|err| self.config.retry.next_wait(attempt, err));
+            match wait {
+                Some(wait) => tokio::time::sleep(wait).await,
+                None => return outcome,
             }
+            attempt += 1;
         }
     }
 
@@ -197,6 +201,7 @@ where
                 return Err(ClientError::Grpc {
                     code: Code::DeadlineExceeded,
                     message: format!("no answer within {} ms", self.config.timeout.as_millis()),
+                    retry_after: None,
                 });
             }
         };
@@ -207,6 +212,7 @@ where
                     "sent {expected} calls but got {} dispatch ids",
                     response.dispatch_ids.len()
                 ),
+                retry_after: None,
             });
         }
         Ok(response
@@ -234,6 +240,7 @@ where
         ClientError::Grpc {
             code,
             message: status.message().to_owned(),
+            retry_after: crate::client::retry::grpc_retry_delay(status.details()),
         }
     }
 }

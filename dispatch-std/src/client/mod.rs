@@ -328,30 +328,15 @@ impl Client {
         &self,
         calls: impl IntoIterator<Item = Call>,
     ) -> Result<Vec<DispatchId>, ClientError> {
-        let request = DispatchRequest {
-            calls: calls.into_iter().collect(),
-        };
-        if request.calls.is_empty() {
+        let Some(request) = checked_request(calls)? else {
             return Ok(Vec::new());
-        }
-        validate_dispatch_request(&request).map_err(ClientError::InvalidRequest)?;
+        };
         let expected = request.calls.len();
         let body = bytes_of(&request);
-        let mut attempt = 1;
-        loop {
-            let outcome = self
-                .send_once(reqwest::Body::from(body.clone()), expected)
-                .await;
-            let wait = outcome
-                .as_ref()
-                .err()
-                .and_then(|err| self.config.retry.next_wait(attempt, err));
-            match wait {
-                Some(wait) => tokio::time::sleep(wait).await,
-                None => return outcome,
-            }
-            attempt += 1;
-        }
+        retry::with_retries(&self.config.retry, || {
+            self.send_once(reqwest::Body::from(body.clone()), expected)
+        })
+        .await
     }
 
     /// A batch bound to this client; see [`Batch`].
@@ -490,6 +475,21 @@ impl Client {
             retry_after: retry_info.or(retry_after_header),
         }
     }
+}
+
+/// The request for `calls`, checked against the protocol's rules; `None`
+/// when there are no calls (nothing is sent then).
+pub(crate) fn checked_request(
+    calls: impl IntoIterator<Item = Call>,
+) -> Result<Option<DispatchRequest>, ClientError> {
+    let request = DispatchRequest {
+        calls: calls.into_iter().collect(),
+    };
+    if request.calls.is_empty() {
+        return Ok(None);
+    }
+    validate_dispatch_request(&request).map_err(ClientError::InvalidRequest)?;
+    Ok(Some(request))
 }
 
 /// Calls gathered to be dispatched together, like the SDKs' `Batch`.

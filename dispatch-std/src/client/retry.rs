@@ -139,6 +139,31 @@ impl RetryPolicy {
     }
 }
 
+/// Runs `send` until it succeeds, fails for good, or `policy` ends the
+/// retries, waiting [`RetryPolicy::next_wait`] between attempts.
+pub(crate) async fn with_retries<T, F, Fut>(
+    policy: &RetryPolicy,
+    mut send: F,
+) -> Result<T, ClientError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, ClientError>>,
+{
+    let mut attempt = 1;
+    loop {
+        let outcome = send().await;
+        let wait = outcome
+            .as_ref()
+            .err()
+            .and_then(|err| policy.next_wait(attempt, err));
+        match wait {
+            Some(wait) => tokio::time::sleep(wait).await,
+            None => return outcome,
+        }
+        attempt += 1;
+    }
+}
+
 /// The delay of an HTTP `Retry-After` value in its delta-seconds form (1 to
 /// 10 digits); `None` for anything else, the HTTP-date form included.
 pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {

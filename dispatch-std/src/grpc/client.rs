@@ -5,7 +5,6 @@ use std::ffi::OsString;
 
 use bytes::Bytes;
 use dispatch_core::connect::{self, Code};
-use dispatch_core::validate::validate_dispatch_request;
 use dispatch_proto::sdk::v1::{DispatchRequest, DispatchResponse};
 use http::uri::PathAndQuery;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -16,7 +15,10 @@ use tonic_prost::ProstCodec;
 
 use super::code_of;
 use crate::client::proto::Call;
-use crate::client::{ClientBuilder, ClientConfig, ClientError, ConfigError, DispatchId};
+use crate::client::retry::{grpc_retry_delay, with_retries};
+use crate::client::{
+    ClientBuilder, ClientConfig, ClientError, ConfigError, DispatchId, checked_request,
+};
 use crate::layer::BoxError;
 
 /// The built-in transport of [`GrpcClient`]: hyper's pooled client speaking
@@ -152,26 +154,10 @@ where
         &self,
         calls: impl IntoIterator<Item = Call>,
     ) -> Result<Vec<DispatchId>, ClientError> {
-        let request = DispatchRequest {
-            calls: calls.into_iter().collect(),
-        };
-        if request.calls.is_empty() {
+        let Some(request) = checked_request(calls)? else {
             return Ok(Vec::new());
-        }
-        validate_dispatch_request(&request).map_err(ClientError::InvalidRequest)?;
-        let mut attempt = 1;
-        loop {
-            let outcome = self.send_once(request.clone()).await;
-            let wait = outcome
-                .as_ref()
-                .err()
-                .and_then(|err| self.config.retry.next_wait(attempt, err));
-            match wait {
-                Some(wait) => tokio::time::sleep(wait).await,
-                None => return outcome,
-            }
-            attempt += 1;
-        }
+        };
+        with_retries(&self.config.retry, || self.send_once(request.clone())).await
     }
 
     /// One unary call and the reading of its answer.
@@ -240,7 +226,7 @@ where
         ClientError::Grpc {
             code,
             message: status.message().to_owned(),
-            retry_after: crate::client::retry::grpc_retry_delay(status.details()),
+            retry_after: grpc_retry_delay(status.details()),
         }
     }
 }

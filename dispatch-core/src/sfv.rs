@@ -377,29 +377,27 @@ fn base64_value(b: u8) -> u8 {
 /// Checks padded, canonical standard base64 (what `Base64::decode` accepts),
 /// without decoding.
 fn validate_base64(text: &str) -> Result<(), Error> {
-    let bytes = text.as_bytes();
-    if !bytes.len().is_multiple_of(4) {
-        return Err(Error::InvalidBase64);
-    }
-    let padding = bytes.iter().rev().take_while(|&&b| b == b'=').count();
-    if padding > 2 {
-        return Err(Error::InvalidBase64);
-    }
     // Length and padding errors take precedence over the alphabet's.
-    let data = bytes.get(..bytes.len() - padding).unwrap_or_default();
+    let (data, padding) = split_padding(text.as_bytes())?;
     // One pass without early exit: OR together the table entries, so any
     // non-alphabet byte (entry 0xff) shows in the high bit.
     let seen = data.iter().fold(0u8, |acc, &b| acc | base64_value(b));
     if seen & 0x80 != 0 && !data.contains(&b'=') {
         return Err(Error::InvalidByteSequenceCharacter);
     }
-    validate_base64_shape(text)
+    check_data_and_padding(data, padding)
 }
 
 /// [`validate_base64`] for text known to hold only the alphabet and `=`:
 /// length, padding, and the unused bits of the last character.
 fn validate_base64_shape(text: &str) -> Result<(), Error> {
-    let bytes = text.as_bytes();
+    let (data, padding) = split_padding(text.as_bytes())?;
+    check_data_and_padding(data, padding)
+}
+
+/// The characters before the padding, and how many `=` end the text; the
+/// length must be a multiple of 4 and the padding at most 2.
+fn split_padding(bytes: &[u8]) -> Result<(&[u8], usize), Error> {
     if !bytes.len().is_multiple_of(4) {
         return Err(Error::InvalidBase64);
     }
@@ -408,11 +406,16 @@ fn validate_base64_shape(text: &str) -> Result<(), Error> {
         return Err(Error::InvalidBase64);
     }
     let data = bytes.get(..bytes.len() - padding).unwrap_or_default();
+    Ok((data, padding))
+}
+
+/// No `=` before the padding, and the bits the padding leaves unused in the
+/// last character are zero (or the text is not canonical).
+fn check_data_and_padding(data: &[u8], padding: usize) -> Result<(), Error> {
     if data.contains(&b'=') {
         return Err(Error::InvalidBase64);
     }
     let last = data.last().map_or(0, |&b| base64_value(b));
-    // The bits the padding leaves unused must be zero, or the text is not canonical.
     let unused_mask = match padding {
         1 => 0b11,
         2 => 0b1111,

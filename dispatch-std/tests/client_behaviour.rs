@@ -396,6 +396,19 @@ async fn the_server_says_how_long_to_wait() {
             Reply::new(503, Some("text/plain"), "busy").with_header("retry-after", "soon"),
             None,
         ),
+        // An HTTP-date counts from the response's Date, not from our clock.
+        (
+            Reply::new(503, Some("text/plain"), "busy")
+                .with_header("date", "Wed, 21 Oct 2015 07:28:00 GMT")
+                .with_header("retry-after", "Wed, 21 Oct 2015 07:29:30 GMT"),
+            Some(90),
+        ),
+        // Without a Date, from ours: a date long past means now.
+        (
+            Reply::new(503, Some("text/plain"), "busy")
+                .with_header("retry-after", "Wed, 21 Oct 2015 07:29:30 GMT"),
+            Some(0),
+        ),
     ] {
         let server = TestServer::start(vec![reply]).await;
         let err = client(&server, "key-0123456789", RetryPolicy::none())

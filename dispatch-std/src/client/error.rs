@@ -35,7 +35,8 @@ pub enum ClientError {
         /// The HTTP status.
         http_status: u16,
         /// How long the server asked the client to wait before trying again
-        /// (`Retry-After` in seconds, or a `google.rpc.RetryInfo` detail).
+        /// (`Retry-After` in seconds or as an HTTP-date, or a `google.rpc.RetryInfo`
+        /// detail).
         retry_after: Option<Duration>,
     },
     /// An HTTP 200 whose body cannot be the answer: wrong content type or

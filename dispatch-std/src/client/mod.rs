@@ -40,13 +40,16 @@ pub(crate) mod retry;
 use core::fmt;
 use core::time::Duration;
 use std::ffi::OsString;
+use std::time::SystemTime;
 
 use dispatch_core::connect::{self, Codec, ResponseError};
 use dispatch_core::validate::validate_dispatch_request;
 use dispatch_proto::sdk::v1::{DispatchRequest, DispatchResponse};
 use prost::Message as _;
 use reqwest::Url;
-use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use reqwest::header::{
+    AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, DATE, HeaderValue, RETRY_AFTER,
+};
 
 pub use config::{
     API_KEY_ENV, API_URL_ENV, ApiKey, ClientConfig, ConfigError, DEFAULT_API_URL, DEFAULT_TIMEOUT,
@@ -375,9 +378,14 @@ impl Client {
         };
         let content_type = header(CONTENT_TYPE);
         let content_encoding = header(CONTENT_ENCODING);
+        // An HTTP-date counts from the response's Date, so clock skew does not.
+        let server_now = header(DATE)
+            .as_deref()
+            .and_then(|date| httpdate::parse_http_date(date).ok())
+            .unwrap_or_else(SystemTime::now);
         let retry_after = header(RETRY_AFTER)
             .as_deref()
-            .and_then(retry::parse_retry_after);
+            .and_then(|value| retry::parse_retry_after(value, server_now));
         let (body, complete) = read_limited(response).await?;
 
         let invalid = |code, message: String| ClientError::InvalidResponse {

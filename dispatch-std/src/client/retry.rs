@@ -5,7 +5,8 @@
 //! Every other outcome, a timeout included (the calls may have been taken),
 //! is returned at once.
 //!
-//! A server may say how long to wait: an HTTP `Retry-After` header in seconds,
+//! A server may say how long to wait: an HTTP `Retry-After` header (seconds or
+//! an HTTP-date),
 //! or a `google.rpc.RetryInfo` detail in the Connect error body or in gRPC's
 //! `grpc-status-details-bin`. The wait is then the longer of that delay and
 //! the policy's own backoff; a delay over [`RetryPolicy::max_server_delay`]
@@ -14,6 +15,7 @@
 use core::hash::{BuildHasher, Hasher};
 use core::time::Duration;
 use std::collections::hash_map::RandomState;
+use std::time::SystemTime;
 
 use prost::Message;
 
@@ -164,14 +166,24 @@ where
     }
 }
 
-/// The delay of an HTTP `Retry-After` value in its delta-seconds form (1 to
-/// 10 digits); `None` for anything else, the HTTP-date form included.
-pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
+/// The delay an HTTP `Retry-After` value asks for: delta-seconds (1 to 10
+/// digits), or an HTTP-date (any of the three forms RFC 9110 makes recipients
+/// accept) counted from `now`, zero if it has passed. `None` for anything else.
+///
+/// The caller passes the response's own `Date` as `now` when there is one, so
+/// that the skew between the server's clock and ours does not count.
+pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
-    if value.is_empty() || value.len() > 10 || !value.bytes().all(|b| b.is_ascii_digit()) {
+    if value.is_empty() {
         return None;
     }
-    value.parse().ok().map(Duration::from_secs)
+    if value.bytes().all(|b| b.is_ascii_digit()) {
+        return (value.len() <= 10)
+            .then(|| value.parse().ok().map(Duration::from_secs))
+            .flatten();
+    }
+    let date = httpdate::parse_http_date(value).ok()?;
+    Some(date.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 /// `google.rpc.RetryInfo`, the one field read here.
@@ -274,22 +286,37 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_takes_delta_seconds_only() {
-        assert_eq!(parse_retry_after("120"), Some(Duration::from_secs(120)));
-        assert_eq!(parse_retry_after(" 0 "), Some(Duration::ZERO));
+    fn retry_after_takes_delta_seconds_or_an_http_date() {
+        // 2015-10-21T07:28:00Z, the date of RFC 9110's example.
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480);
+        let parse = |value| parse_retry_after(value, now);
+        assert_eq!(parse("120"), Some(Duration::from_secs(120)));
+        assert_eq!(parse(" 0 "), Some(Duration::ZERO));
         assert_eq!(
-            parse_retry_after("9999999999"),
+            parse("9999999999"),
             Some(Duration::from_secs(9_999_999_999))
         );
+        // The three date forms, 90 s after `now`.
+        for date in [
+            "Wed, 21 Oct 2015 07:29:30 GMT",
+            "Wednesday, 21-Oct-15 07:29:30 GMT",
+            "Wed Oct 21 07:29:30 2015",
+        ] {
+            assert_eq!(parse(date), Some(Duration::from_secs(90)), "{date:?}");
+        }
+        // A date already passed means now.
+        assert_eq!(parse("Wed, 21 Oct 2015 07:27:00 GMT"), Some(Duration::ZERO));
         for other in [
             "",
             "-1",
             "1.5",
             "+3",
             "12345678901",
-            "Wed, 21 Oct 2015 07:28:00 GMT",
+            "Wed, 21 Oct 2015 07:28:00",
+            "Wed, 32 Oct 2015 07:28:00 GMT",
+            "soon",
         ] {
-            assert_eq!(parse_retry_after(other), None, "{other:?}");
+            assert_eq!(parse(other), None, "{other:?}");
         }
     }
 

@@ -190,8 +190,9 @@ fn decode_value<M: Message + Default + Name>(mut json: Value) -> Result<M, JsonE
     // deserializer would.
     conform_input(pool, &descriptor, &mut json, 0)?;
     let options = DeserializeOptions::new().deny_unknown_fields(false);
-    let dynamic = DynamicMessage::deserialize_with_options(descriptor, &json, &options)
+    let mut dynamic = DynamicMessage::deserialize_with_options(descriptor, &json, &options)
         .map_err(|e| JsonError::Decode(e.to_string()))?;
+    canonicalize_any_payloads(pool, &mut dynamic, 0)?;
     dynamic
         .transcode_to::<M>()
         .map_err(|e| JsonError::Decode(e.to_string()))
@@ -457,6 +458,87 @@ fn unpack_any(
         }
     })?;
     Ok((inner, payload))
+}
+
+/// Re-encodes the payload of every `Any` in `message`, at any depth, so that
+/// the same JSON always gives the same bytes. prost-reflect holds a map (the
+/// fields of a `Struct`) in a hash map and encodes it in no fixed order; a
+/// `Struct`, `Value` or `ListValue` payload is re-encoded through prost-types,
+/// whose maps are ordered by key, and any other payload with message fields
+/// after its own `Any`s are. (A map in a type added to the global pool by the
+/// application keeps prost-reflect's order.)
+fn canonicalize_any_payloads(
+    pool: &DescriptorPool,
+    message: &mut DynamicMessage,
+    depth: usize,
+) -> Result<(), JsonError> {
+    if depth > MAX_DEPTH {
+        return Err(JsonError::Decode("messages nested too deeply".to_owned()));
+    }
+    if message.descriptor().full_name() != ANY {
+        for (_, value) in message.fields_mut() {
+            canonicalize_any_payloads_in(pool, value, depth + 1)?;
+        }
+        return Ok(());
+    }
+    let (Some(type_url), Some(bytes)) = (
+        message
+            .get_field_by_number(1)
+            .and_then(|url| url.as_str().map(str::to_owned)),
+        message
+            .get_field_by_number(2)
+            .and_then(|value| value.as_bytes().cloned()),
+    ) else {
+        return Ok(());
+    };
+    let inner = resolve_type_url(pool, &type_url)?;
+    let invalid = |e: prost::DecodeError| JsonError::InvalidAnyValue {
+        type_url: type_url.clone(),
+        reason: e.to_string(),
+    };
+    let canonical = match inner.full_name() {
+        "google.protobuf.Struct" => prost_types::Struct::decode(bytes)
+            .map_err(invalid)?
+            .encode_to_vec(),
+        "google.protobuf.Value" => prost_types::Value::decode(bytes)
+            .map_err(invalid)?
+            .encode_to_vec(),
+        "google.protobuf.ListValue" => prost_types::ListValue::decode(bytes)
+            .map_err(invalid)?
+            .encode_to_vec(),
+        // Scalars only (wrappers, Timestamp, Pickled, ...): already fixed.
+        name if name != ANY
+            && !inner
+                .fields()
+                .any(|field| matches!(field.kind(), Kind::Message(_))) =>
+        {
+            return Ok(());
+        }
+        _ => {
+            let mut payload = DynamicMessage::decode(inner, bytes).map_err(invalid)?;
+            canonicalize_any_payloads(pool, &mut payload, depth + 1)?;
+            payload.encode_to_vec()
+        }
+    };
+    message.set_field_by_number(2, prost_reflect::Value::Bytes(canonical.into()));
+    Ok(())
+}
+
+fn canonicalize_any_payloads_in(
+    pool: &DescriptorPool,
+    value: &mut prost_reflect::Value,
+    depth: usize,
+) -> Result<(), JsonError> {
+    match value {
+        prost_reflect::Value::Message(message) => canonicalize_any_payloads(pool, message, depth),
+        prost_reflect::Value::List(items) => items
+            .iter_mut()
+            .try_for_each(|item| canonicalize_any_payloads_in(pool, item, depth)),
+        prost_reflect::Value::Map(entries) => entries
+            .values_mut()
+            .try_for_each(|entry| canonicalize_any_payloads_in(pool, entry, depth)),
+        _ => Ok(()),
+    }
 }
 
 /// Turns a serializer failure into the most precise error: an `Any` that does
@@ -800,6 +882,70 @@ mod tests {
             assert_eq!(decoded.to_bits(), expected.to_bits(), "{text}");
             let again: Any = from_json_str(&to_json_string(&any).unwrap()).unwrap();
             assert_eq!(again, any, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_struct_in_an_any_decodes_to_the_same_bytes_every_time() {
+        let fields: Vec<String> = (0..32).map(|i| format!(r#""k{i}":{i}"#)).collect();
+        let struct_json = format!(r#"{{{}}}"#, fields.join(","));
+        let inner = format!(
+            r#"{{"@type":"type.googleapis.com/google.protobuf.Struct","value":{struct_json}}}"#
+        );
+        // In a Call's input, in an Any inside an Any, and as a Value.
+        let documents = [
+            format!(r#"{{"function":"f","input":{inner}}}"#),
+            format!(
+                r#"{{"function":"f","input":{{"@type":"type.googleapis.com/google.protobuf.Any","value":{inner}}}}}"#
+            ),
+            format!(
+                r#"{{"function":"f","input":{{"@type":"type.googleapis.com/google.protobuf.Value","value":{{"a":{struct_json},"b":[{struct_json}]}}}}}}"#
+            ),
+        ];
+        for document in documents {
+            let first: Call = from_json_str(&document).unwrap();
+            for _ in 0..8 {
+                let again: Call = from_json_str(&document).unwrap();
+                assert_eq!(again.encode_to_vec(), first.encode_to_vec(), "{document}");
+            }
+            // And the bytes read back as the JSON they came from.
+            let back: Call = from_json_str(&to_json_string(&first).unwrap()).unwrap();
+            assert_eq!(back, first);
+        }
+        // The keys come in order, as protobuf's deterministic encoders write them.
+        let call: Call = from_json_str(&format!(r#"{{"input":{inner}}}"#)).unwrap();
+        let expected = prost_types::Struct::decode(call.input.unwrap().value.as_slice()).unwrap();
+        let keys: Vec<&String> = expected.fields.keys().collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted);
+    }
+
+    #[test]
+    fn only_the_well_known_struct_types_hold_maps() {
+        // canonicalize_any_payloads relies on it: any other map, or a Struct
+        // field outside those types, would keep a hash map's order.
+        let pool = registry().unwrap();
+        let struct_types = [
+            "google.protobuf.Struct",
+            "google.protobuf.Value",
+            "google.protobuf.ListValue",
+        ];
+        for message in pool.all_messages() {
+            let name = message.full_name();
+            if struct_types.contains(&name) || name == "google.protobuf.Struct.FieldsEntry" {
+                continue;
+            }
+            for field in message.fields() {
+                let Kind::Message(field_type) = field.kind() else {
+                    continue;
+                };
+                assert!(
+                    !field.is_map() && !struct_types.contains(&field_type.full_name()),
+                    "{} has a map or Struct field",
+                    field.full_name()
+                );
+            }
         }
     }
 

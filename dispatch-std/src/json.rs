@@ -15,7 +15,7 @@
 //! through unchanged. An `Any` whose type is not in the registry cannot be
 //! written as JSON: that is [`JsonError::UnknownAnyType`], never a panic.
 //!
-//! Two choices worth knowing:
+//! Three choices worth knowing:
 //! * `google.protobuf.Empty` inside an `Any` is written without a `"value"`
 //!   member (`{"@type": ".../google.protobuf.Empty"}`), as protobuf's upb and
 //!   Python runtimes do; both forms are accepted on input.
@@ -23,6 +23,10 @@
 //!   Connect's JSON codec does, so a newer peer's additions do not break an
 //!   older reader (an unknown enum name leaves the field at its default). An `Any` of an
 //!   unknown type is still an error, since its bytes cannot be rebuilt.
+//! * Decoding is byte-deterministic: a `Struct` (or `Value`, `ListValue`)
+//!   packed in an `Any` is encoded with its keys in order, as protobuf's
+//!   deterministic serializers write it, so the same JSON always gives the
+//!   same `Any` bytes.
 //!
 //! ```
 //! use dispatch_proto::sdk::v1::{RunResponse, Status};

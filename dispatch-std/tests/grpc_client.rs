@@ -1,7 +1,8 @@
 //! The gRPC client against a local gRPC `DispatchService` on 127.0.0.1
 //! (tonic's server core on hyper, h2c): ids in order, Bearer metadata and
 //! `grpc-timeout` sent, gRPC statuses mapped to the client's error codes,
-//! client-side checks before sending, opt-in retry of `unavailable`.
+//! client-side checks before sending, opt-in retry of `unavailable`, waiting
+//! as long as a `google.rpc.RetryInfo` detail asks.
 
 use core::convert::Infallible;
 use core::net::SocketAddr;
@@ -71,6 +72,13 @@ impl tonic::server::UnaryService<DispatchRequest> for TestDispatch {
             if first == "hang" {
                 core::future::pending::<()>().await;
             }
+            if let Some(millis) = first.strip_prefix("busy_ms_") {
+                let mut failures = this.failures.lock().unwrap();
+                if *failures > 0 {
+                    *failures -= 1;
+                    return Err(busy_for(Duration::from_millis(millis.parse().unwrap())));
+                }
+            }
             if let Some(number) = first.strip_prefix("fail_") {
                 let mut failures = this.failures.lock().unwrap();
                 if *failures > 0 {
@@ -88,6 +96,46 @@ impl tonic::server::UnaryService<DispatchRequest> for TestDispatch {
             }))
         })
     }
+}
+
+/// `google.rpc.RetryInfo`.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RetryInfo {
+    #[prost(message, optional, tag = "1")]
+    retry_delay: Option<prost_types::Duration>,
+}
+
+/// `google.rpc.Status`, as tonic expects a status's details.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+    #[prost(message, repeated, tag = "3")]
+    details: Vec<prost_types::Any>,
+}
+
+/// UNAVAILABLE with a `RetryInfo` detail asking for `delay`, the way Google
+/// APIs and grpc-go's `status.WithDetails` send it.
+fn busy_for(delay: Duration) -> tonic::Status {
+    use prost::Message;
+    let retry_info = RetryInfo {
+        retry_delay: Some(delay.try_into().unwrap()),
+    };
+    let status = RpcStatus {
+        code: tonic::Code::Unavailable as i32,
+        message: "busy".into(),
+        details: vec![prost_types::Any {
+            type_url: "type.googleapis.com/google.rpc.RetryInfo".into(),
+            value: retry_info.encode_to_vec(),
+        }],
+    };
+    tonic::Status::with_details(
+        tonic::Code::Unavailable,
+        "busy",
+        status.encode_to_vec().into(),
+    )
 }
 
 struct TestServer {
@@ -282,6 +330,47 @@ async fn unavailable_is_retried_only_when_asked() {
     *server.failures.lock().unwrap() = 1;
     let error = client.dispatch(call("fail_5")).await.unwrap_err();
     assert_eq!(error.code(), Code::NotFound);
+    assert_eq!(server.seen().len(), 4);
+}
+
+#[tokio::test]
+async fn the_server_s_retry_info_sets_the_wait() {
+    let server = TestServer::start().await;
+    // Without a policy the delay is only reported.
+    *server.failures.lock().unwrap() = 1;
+    let error = server
+        .client(KEY)
+        .dispatch(call("busy_ms_120000"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Code::Unavailable);
+    assert_eq!(error.retry_after(), Some(Duration::from_secs(120)));
+
+    let client = GrpcClient::from_builder_with_env(
+        Client::builder()
+            .api_key(KEY)
+            .api_url(format!("http://{}", server.addr))
+            .retry(
+                RetryPolicy::exponential(3)
+                    .initial_backoff(Duration::from_millis(1))
+                    .max_server_delay(Duration::from_secs(60)),
+            ),
+        |_| None,
+    )
+    .unwrap();
+    // Longer than the policy allows: returned at once, not retried early.
+    *server.failures.lock().unwrap() = 1;
+    let error = client.dispatch(call("busy_ms_120000")).await.unwrap_err();
+    assert_eq!(error.retry_after(), Some(Duration::from_secs(120)));
+    assert_eq!(server.seen().len(), 2);
+
+    // Within it: tried again (after that wait; RetryPolicy::next_wait's unit
+    // test checks the length).
+    *server.failures.lock().unwrap() = 1;
+    assert_eq!(
+        client.dispatch(call("busy_ms_20")).await.unwrap(),
+        "id-busy_ms_20"
+    );
     assert_eq!(server.seen().len(), 4);
 }
 

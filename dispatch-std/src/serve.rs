@@ -63,6 +63,12 @@ where
             },
             () = &mut shutdown => break,
         };
+        // Small answers go out at once: under Nagle's algorithm a write that
+        // follows an unacknowledged one waits for the client's (possibly
+        // delayed) ACK.
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%peer, %error, "TCP_NODELAY could not be set");
+        }
         let connection = builder
             .serve_connection(
                 TokioIo::new(stream),

@@ -486,8 +486,25 @@ fn expected(kind: Kind) -> (u16, &'static str) {
     }
 }
 
-/// The bytes to send for a request of `kind` numbered `index`.
+/// The bytes to send for a request of `kind` numbered `index` over HTTP/1.1.
 fn fault_request(addr: SocketAddr, kind: Kind, index: usize, limit: usize) -> (Vec<u8>, String) {
+    let fault = fault_parts(addr, kind, index, limit);
+    let bytes = http_request(addr, &fault.headers, &fault.body, fault.content_length);
+    (bytes, fault.text)
+}
+
+/// A fault-mix request before framing.
+struct Fault {
+    /// Signed (or not) header field lines, without `Host` and `Content-Length`.
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    /// The `Content-Length` to announce when it is not the body's length.
+    content_length: Option<usize>,
+    /// The text a valid request's function echoes.
+    text: String,
+}
+
+fn fault_parts(addr: SocketAddr, kind: Kind, index: usize, limit: usize) -> Fault {
     let text = format!("fault-{index:06}");
     let mut body = echo_body(&text);
     let created = if kind == Kind::Expired {
@@ -522,7 +539,12 @@ fn fault_request(addr: SocketAddr, kind: Kind, index: usize, limit: usize) -> (V
         }
         Kind::LyingShortLength => length = Some(body.len() - 1),
     }
-    (http_request(addr, &headers, &body, length), text)
+    Fault {
+        headers,
+        body,
+        content_length: length,
+        text,
+    }
 }
 
 /// Checks one reply against what its kind must get; `Err` says what is wrong.
@@ -683,6 +705,197 @@ pub async fn faults(
     let mut report = core::mem::take(&mut *report.lock().expect("not poisoned"));
     report.rss_kib[1] = pid.and_then(rss_kib);
     report
+}
+
+/// The fault mix over HTTP/2 (h2c, prior knowledge): `count` requests on
+/// `connections` connections with `streams` requests in flight on each, plus
+/// one stream per connection that sends 10 body bytes and then stalls (each
+/// must get a 408 within `stall_bound`). HTTP/2 frames its own bodies, so
+/// the lying-length kinds become an honest body over `limit` (413).
+pub async fn faults_http2(
+    addr: SocketAddr,
+    count: usize,
+    connections: usize,
+    streams: usize,
+    limit: usize,
+    stall_bound: Duration,
+) -> FaultReport {
+    use http_body_util::BodyExt;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
+    let report = Arc::new(std::sync::Mutex::new(FaultReport::default()));
+    let next = Arc::new(AtomicUsize::new(0));
+    let uri: http::Uri = format!("http://{addr}{RUN_PATH}").parse().expect("a URI");
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let stream = match TcpStream::connect(addr).await {
+            Ok(stream) => stream,
+            Err(error) => {
+                report
+                    .lock()
+                    .expect("not poisoned")
+                    .wrong
+                    .push(format!("connect: {error}"));
+                continue;
+            }
+        };
+        stream.set_nodelay(true).ok();
+        let (sender, driver) =
+            match hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+                .await
+            {
+                Ok(handshake) => handshake,
+                Err(error) => {
+                    let mut report = report.lock().expect("not poisoned");
+                    report.wrong.push(format!("HTTP/2 handshake: {error}"));
+                    continue;
+                }
+            };
+        tokio::spawn(driver);
+        let (stall_report, mut stall_sender, stall_uri) =
+            (report.clone(), sender.clone(), uri.clone());
+        tasks.push(tokio::spawn(async move {
+            let body = echo_body("stall");
+            let mut request = http::Request::new(FaultBody {
+                chunk: Some(bytes::Bytes::from(body[..10].to_vec())),
+                stalls: true,
+            });
+            *request.method_mut() = http::Method::POST;
+            *request.uri_mut() = stall_uri;
+            set_headers(
+                &mut request,
+                &signed_headers(addr, &body, now()),
+                body.len(),
+            );
+            let outcome =
+                tokio::time::timeout(stall_bound, stall_sender.send_request(request)).await;
+            let mut report = stall_report.lock().expect("not poisoned");
+            match outcome {
+                Ok(Ok(response)) if response.status() == 408 => report.stalls_timed_out += 1,
+                Ok(Ok(response)) => report
+                    .wrong
+                    .push(format!("HTTP/2 stall: status {}", response.status())),
+                Ok(Err(error)) => report.wrong.push(format!("HTTP/2 stall: {error}")),
+                Err(_) => report
+                    .wrong
+                    .push("HTTP/2 stall: no 408 within the bound".into()),
+            }
+        }));
+        for _ in 0..streams {
+            let (report, next, uri) = (report.clone(), next.clone(), uri.clone());
+            let mut sender = sender.clone();
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    if index >= count {
+                        return;
+                    }
+                    let kind = MIX[index % MIX.len()];
+                    let mut fault = fault_parts(addr, kind, index, limit);
+                    if fault.content_length.is_some() {
+                        fault.body = vec![0; limit + 1];
+                    }
+                    let length = fault.body.len();
+                    let mut request = http::Request::new(FaultBody {
+                        chunk: Some(bytes::Bytes::from(fault.body)),
+                        stalls: false,
+                    });
+                    *request.method_mut() = http::Method::POST;
+                    *request.uri_mut() = uri.clone();
+                    set_headers(&mut request, &fault.headers, length);
+                    let reply = async {
+                        let response = sender
+                            .send_request(request)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        let status = response.status().as_u16();
+                        let content_type = response
+                            .headers()
+                            .get(http::header::CONTENT_TYPE)
+                            .and_then(|value| value.to_str().ok())
+                            .map(str::to_owned);
+                        let body = response
+                            .into_body()
+                            .collect()
+                            .await
+                            .map_err(|e| e.to_string())?
+                            .to_bytes()
+                            .to_vec();
+                        Ok::<_, String>(Reply {
+                            status,
+                            content_type,
+                            body,
+                        })
+                    };
+                    let reply = tokio::time::timeout(Duration::from_secs(30), reply).await;
+                    let mut report = report.lock().expect("not poisoned");
+                    *report.sent.entry(format!("{kind:?}")).or_default() += 1;
+                    match reply {
+                        Ok(Ok(reply)) => {
+                            if reply.status >= 500 {
+                                report.server_errors += 1;
+                            }
+                            if reply.status == 200 && kind != Kind::Valid {
+                                report.wrong_accepts += 1;
+                            }
+                            if let Err(error) = check(kind, &fault.text, &reply) {
+                                report.wrong.push(error);
+                            }
+                        }
+                        Ok(Err(error)) => report.wrong.push(format!("{kind:?}: {error}")),
+                        Err(_) => report.wrong.push(format!("{kind:?}: no reply in 30 s")),
+                    }
+                }
+            }));
+        }
+    }
+    for task in tasks {
+        if let Err(error) = task.await {
+            let mut report = report.lock().expect("not poisoned");
+            report.wrong.push(format!("a client task failed: {error}"));
+        }
+    }
+    core::mem::take(&mut *report.lock().expect("not poisoned"))
+}
+
+/// Sets `headers` and a `Content-Length` of `length` on an HTTP/2 request.
+fn set_headers<B>(request: &mut http::Request<B>, headers: &[(String, String)], length: usize) {
+    let map = request.headers_mut();
+    for (name, value) in headers {
+        map.append(
+            http::HeaderName::try_from(name.as_str()).expect("a header name"),
+            http::HeaderValue::try_from(value.as_str()).expect("a header value"),
+        );
+    }
+    map.insert(http::header::CONTENT_LENGTH, length.into());
+}
+
+/// An HTTP/2 request body: one chunk, then the end, or nothing ever again
+/// when it stalls.
+struct FaultBody {
+    chunk: Option<bytes::Bytes>,
+    stalls: bool,
+}
+
+impl http_body::Body for FaultBody {
+    type Data = bytes::Bytes;
+    type Error = core::convert::Infallible;
+
+    fn poll_frame(
+        mut self: core::pin::Pin<&mut Self>,
+        _: &mut core::task::Context<'_>,
+    ) -> core::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        match self.chunk.take() {
+            Some(chunk) => core::task::Poll::Ready(Some(Ok(http_body::Frame::data(chunk)))),
+            // Never woken: the stream stays open until the server answers.
+            None if self.stalls => core::task::Poll::Pending,
+            None => core::task::Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.chunk.is_none() && !self.stalls
+    }
 }
 
 /// Sends a signed request's head and 10 of its body bytes, then nothing:

@@ -3,7 +3,8 @@
 //! expired, malformed, unsigned, oversized and lying-length signed requests,
 //! plus clients that stall mid-body and oversized chunked bodies. Every valid
 //! request must run, every other one must get its own refusal with a Connect
-//! JSON body, nothing may get a 5xx, and the server must keep serving.
+//! JSON body, nothing may get a 5xx, and the server must keep serving. The
+//! same mix then runs over HTTP/2, many streams per connection.
 
 mod endpoint_support;
 
@@ -16,6 +17,9 @@ use core::time::Duration;
 use dispatch_std::endpoint::Endpoint;
 use endpoint_support::{GUARD, Server, registry};
 
+/// One fault run at a time: the HTTP/1.1 run measures this process's memory.
+static ONE_RUN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// This process's resident memory in KiB.
 fn own_rss_kib() -> u64 {
     loadtest::rss_kib(std::process::id()).expect("/proc/self/status has VmRSS")
@@ -23,6 +27,7 @@ fn own_rss_kib() -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_concurrent_fault_mix_gets_only_proper_answers() {
+    let _alone = ONE_RUN.lock().await;
     let limit = 64 * 1024;
     let server = Server::start(
         Endpoint::new(registry())
@@ -59,5 +64,44 @@ async fn a_concurrent_fault_mix_gets_only_proper_answers() {
     // …and the memory the run left behind is bounded (clients included).
     let grown = own_rss_kib().saturating_sub(before);
     assert!(grown < 64 * 1024, "RSS grew by {grown} KiB");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fault_mix_over_http2_gets_only_proper_answers() {
+    let _alone = ONE_RUN.lock().await;
+    let limit = 64 * 1024;
+    // Longer than the HTTP/1.1 run's: here the timer runs between frames of
+    // one connection, and a busy test machine must not make it fire.
+    let server = Server::start(
+        Endpoint::new(registry())
+            .verification_key(Some(loadtest::signing_key().verifying_key()))
+            .body_limit(limit)
+            .read_timeout(Some(Duration::from_secs(1))),
+    )
+    .await;
+
+    let report = tokio::time::timeout(
+        4 * GUARD,
+        loadtest::faults_http2(server.addr, 240, 4, 8, limit, GUARD),
+    )
+    .await
+    .expect("the HTTP/2 fault run did not finish");
+
+    assert!(report.wrong.is_empty(), "{:#?}", report.wrong);
+    assert_eq!(report.wrong_accepts, 0);
+    assert_eq!(report.server_errors, 0);
+    assert_eq!(report.sent.values().sum::<u64>(), 240);
+    assert_eq!(
+        report.sent.len(),
+        7,
+        "every kind was sent: {:?}",
+        report.sent
+    );
+    assert_eq!(report.stalls_timed_out, 4);
+
+    // The connections' stalls and refusals left the server serving.
+    let again = loadtest::faults_http2(server.addr, 16, 1, 4, limit, GUARD).await;
+    assert!(again.wrong.is_empty(), "{:#?}", again.wrong);
     server.shutdown().await;
 }

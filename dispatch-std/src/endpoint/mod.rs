@@ -135,6 +135,10 @@ impl Endpoint {
 
     /// Refuses, with 408, a request whose client sends nothing for this long
     /// while its headers or body are expected (`None`: wait forever).
+    ///
+    /// The body timer runs while the request's task waits for data, so on a
+    /// server whose threads are all busy it also counts the time data sat
+    /// unread: keep it well above the worst scheduling delay under load.
     pub fn read_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.read_timeout = timeout;
         self

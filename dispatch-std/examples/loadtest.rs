@@ -7,7 +7,7 @@
 //! loadtest key                         # prints the base64 public key to configure
 //! loadtest core  SECONDS               # one thread: dispatch_core::signature::verify/s
 //! loadtest bench ADDR SECONDS CONNS PID # signed Run requests/s, server RSS at start/middle/end
-//! loadtest faults ADDR COUNT CONCURRENCY LIMIT_BYTES STALL_BOUND_SECONDS PID
+//! loadtest faults ADDR COUNT CONCURRENCY LIMIT_BYTES STALL_BOUND_SECONDS PID [--http2=STREAMS]
 //! ```
 //!
 //! Every loop is bounded in count or time and only 127.0.0.1 is targeted.
@@ -1065,15 +1065,38 @@ fn main() {
             let limit: usize = argument(&args, 5, "LIMIT_BYTES");
             let stall_bound: u64 = argument(&args, 6, "STALL_BOUND_SECONDS");
             let pid: Option<u32> = args.get(7).and_then(|pid| pid.parse().ok());
+            // `--http2=STREAMS`: CONCURRENCY h2c connections of STREAMS streams.
+            let http2_streams: Option<usize> = args.iter().find_map(|arg| {
+                arg.strip_prefix("--http2=")
+                    .map(|streams| streams.parse().expect("--http2=STREAMS"))
+            });
             let started = Instant::now();
-            let report = runtime.block_on(faults(
-                addr,
+            let (count, stall_bound) = (
                 count.min(1_000_000),
-                concurrency.clamp(1, 1024),
-                limit,
                 Duration::from_secs(stall_bound.min(300)),
-                pid,
-            ));
+            );
+            let report = match http2_streams {
+                Some(streams) => {
+                    let mut report = runtime.block_on(faults_http2(
+                        addr,
+                        count,
+                        concurrency.clamp(1, 64),
+                        streams.clamp(1, 256),
+                        limit,
+                        stall_bound,
+                    ));
+                    report.rss_kib = [None, pid.and_then(rss_kib)];
+                    report
+                }
+                None => runtime.block_on(faults(
+                    addr,
+                    count,
+                    concurrency.clamp(1, 1024),
+                    limit,
+                    stall_bound,
+                    pid,
+                )),
+            };
             println!("sent {:?}", report.sent);
             println!(
                 "wrong_accepts {} server_errors {} wrong {} stalls_timed_out {} chunked_refused {}",
@@ -1099,7 +1122,7 @@ fn main() {
         }
         _ => {
             eprintln!(
-                "usage: loadtest key | core SECONDS | bench ADDR SECONDS CONNS [PID] [--pipeline=DEPTH | --http2=STREAMS] | faults ADDR COUNT CONCURRENCY LIMIT_BYTES STALL_BOUND_SECONDS [PID]"
+                "usage: loadtest key | core SECONDS | bench ADDR SECONDS CONNS [PID] [--pipeline=DEPTH | --http2=STREAMS] | faults ADDR COUNT CONCURRENCY LIMIT_BYTES STALL_BOUND_SECONDS [PID] [--http2=STREAMS]"
             );
             std::process::exit(2);
         }

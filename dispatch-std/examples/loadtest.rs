@@ -602,6 +602,34 @@ pub struct FaultReport {
     pub rss_kib: [Option<u64>; 2],
 }
 
+impl FaultReport {
+    /// Counts one request of `kind` and what came back for it (`Err` of the
+    /// outer result: no reply within the client's 30 s).
+    fn record(
+        &mut self,
+        kind: Kind,
+        text: &str,
+        reply: Result<Result<Reply, String>, tokio::time::error::Elapsed>,
+    ) {
+        *self.sent.entry(format!("{kind:?}")).or_default() += 1;
+        match reply {
+            Ok(Ok(reply)) => {
+                if reply.status >= 500 {
+                    self.server_errors += 1;
+                }
+                if reply.status == 200 && kind != Kind::Valid {
+                    self.wrong_accepts += 1;
+                }
+                if let Err(error) = check(kind, text, &reply) {
+                    self.wrong.push(error);
+                }
+            }
+            Ok(Err(error)) => self.wrong.push(format!("{kind:?}: {error}")),
+            Err(_) => self.wrong.push(format!("{kind:?}: no reply in 30 s")),
+        }
+    }
+}
+
 /// How many clients send an oversized chunked body at the same time (each
 /// may make the server hold up to `limit` bytes).
 pub const CHUNKED_CLIENTS: usize = 4;
@@ -673,23 +701,11 @@ pub async fn faults(
                     read_reply(&mut stream, &mut buffer).await
                 };
                 let reply = tokio::time::timeout(Duration::from_secs(30), reply).await;
-                let mut report = report.lock().expect("not poisoned");
-                *report.sent.entry(format!("{kind:?}")).or_default() += 1;
-                match reply {
-                    Ok(Ok(reply)) => {
-                        if reply.status >= 500 {
-                            report.server_errors += 1;
-                        }
-                        if reply.status == 200 && kind != Kind::Valid {
-                            report.wrong_accepts += 1;
-                        }
-                        if let Err(error) = check(kind, &text, &reply) {
-                            report.wrong.push(error);
-                        }
-                    }
-                    Ok(Err(error)) => report.wrong.push(format!("{kind:?}: {error}")),
-                    Err(_) => report.wrong.push(format!("{kind:?}: no reply in 30 s")),
-                }
+                let reply = reply.map(|read| read.map_err(|error| error.to_string()));
+                report
+                    .lock()
+                    .expect("not poisoned")
+                    .record(kind, &text, reply);
             }
         }));
     }
@@ -828,23 +844,10 @@ pub async fn faults_http2(
                         })
                     };
                     let reply = tokio::time::timeout(Duration::from_secs(30), reply).await;
-                    let mut report = report.lock().expect("not poisoned");
-                    *report.sent.entry(format!("{kind:?}")).or_default() += 1;
-                    match reply {
-                        Ok(Ok(reply)) => {
-                            if reply.status >= 500 {
-                                report.server_errors += 1;
-                            }
-                            if reply.status == 200 && kind != Kind::Valid {
-                                report.wrong_accepts += 1;
-                            }
-                            if let Err(error) = check(kind, &fault.text, &reply) {
-                                report.wrong.push(error);
-                            }
-                        }
-                        Ok(Err(error)) => report.wrong.push(format!("{kind:?}: {error}")),
-                        Err(_) => report.wrong.push(format!("{kind:?}: no reply in 30 s")),
-                    }
+                    report
+                        .lock()
+                        .expect("not poisoned")
+                        .record(kind, &fault.text, reply);
                 }
             }));
         }

@@ -20,6 +20,35 @@ use endpoint_support::{GUARD, Server, registry};
 /// One fault run at a time: the HTTP/1.1 run measures this process's memory.
 static ONE_RUN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// The body limit of the endpoints under test.
+const LIMIT: usize = 64 * 1024;
+
+/// An endpoint verifying with the load generator's key, with [`LIMIT`] and
+/// this read timeout.
+async fn start(read_timeout: Duration) -> Server {
+    Server::start(
+        Endpoint::new(registry())
+            .verification_key(Some(loadtest::signing_key().verifying_key()))
+            .body_limit(LIMIT)
+            .read_timeout(Some(read_timeout)),
+    )
+    .await
+}
+
+/// No wrong answer, no wrong accept, no 5xx, `count` requests of `kinds` kinds.
+fn assert_proper(report: &loadtest::FaultReport, count: u64, kinds: usize) {
+    assert!(report.wrong.is_empty(), "{:#?}", report.wrong);
+    assert_eq!(report.wrong_accepts, 0);
+    assert_eq!(report.server_errors, 0);
+    assert_eq!(report.sent.values().sum::<u64>(), count);
+    assert_eq!(
+        report.sent.len(),
+        kinds,
+        "every kind was sent: {:?}",
+        report.sent
+    );
+}
+
 /// This process's resident memory in KiB.
 fn own_rss_kib() -> u64 {
     loadtest::rss_kib(std::process::id()).expect("/proc/self/status has VmRSS")
@@ -28,38 +57,22 @@ fn own_rss_kib() -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_concurrent_fault_mix_gets_only_proper_answers() {
     let _alone = ONE_RUN.lock().await;
-    let limit = 64 * 1024;
-    let server = Server::start(
-        Endpoint::new(registry())
-            .verification_key(Some(loadtest::signing_key().verifying_key()))
-            .body_limit(limit)
-            .read_timeout(Some(Duration::from_millis(300))),
-    )
-    .await;
+    let server = start(Duration::from_millis(300)).await;
     let before = own_rss_kib();
 
     let report = tokio::time::timeout(
         4 * GUARD,
-        loadtest::faults(server.addr, 240, 32, limit, GUARD, None),
+        loadtest::faults(server.addr, 240, 32, LIMIT, GUARD, None),
     )
     .await
     .expect("the fault run did not finish");
 
-    assert!(report.wrong.is_empty(), "{:#?}", report.wrong);
-    assert_eq!(report.wrong_accepts, 0);
-    assert_eq!(report.server_errors, 0);
-    assert_eq!(report.sent.values().sum::<u64>(), 240);
-    assert_eq!(
-        report.sent.len(),
-        8,
-        "every kind was sent: {:?}",
-        report.sent
-    );
+    assert_proper(&report, 240, 8);
     assert_eq!(report.stalls_timed_out, 32 / 8 + 1);
     assert_eq!(report.chunked_refused, loadtest::CHUNKED_CLIENTS as u64);
 
     // The server still runs valid requests after all that…
-    let again = loadtest::faults(server.addr, 8, 2, limit, GUARD, None).await;
+    let again = loadtest::faults(server.addr, 8, 2, LIMIT, GUARD, None).await;
     assert!(again.wrong.is_empty(), "{:#?}", again.wrong);
     // …and the memory the run left behind is bounded (clients included).
     let grown = own_rss_kib().saturating_sub(before);
@@ -70,38 +83,22 @@ async fn a_concurrent_fault_mix_gets_only_proper_answers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_fault_mix_over_http2_gets_only_proper_answers() {
     let _alone = ONE_RUN.lock().await;
-    let limit = 64 * 1024;
     // Longer than the HTTP/1.1 run's: here the timer runs between frames of
     // one connection, and a busy test machine must not make it fire.
-    let server = Server::start(
-        Endpoint::new(registry())
-            .verification_key(Some(loadtest::signing_key().verifying_key()))
-            .body_limit(limit)
-            .read_timeout(Some(Duration::from_secs(1))),
-    )
-    .await;
+    let server = start(Duration::from_secs(1)).await;
 
     let report = tokio::time::timeout(
         4 * GUARD,
-        loadtest::faults_http2(server.addr, 240, 4, 8, limit, GUARD),
+        loadtest::faults_http2(server.addr, 240, 4, 8, LIMIT, GUARD),
     )
     .await
     .expect("the HTTP/2 fault run did not finish");
 
-    assert!(report.wrong.is_empty(), "{:#?}", report.wrong);
-    assert_eq!(report.wrong_accepts, 0);
-    assert_eq!(report.server_errors, 0);
-    assert_eq!(report.sent.values().sum::<u64>(), 240);
-    assert_eq!(
-        report.sent.len(),
-        7,
-        "every kind was sent: {:?}",
-        report.sent
-    );
+    assert_proper(&report, 240, 7);
     assert_eq!(report.stalls_timed_out, 4);
 
     // The connections' stalls and refusals left the server serving.
-    let again = loadtest::faults_http2(server.addr, 16, 1, 4, limit, GUARD).await;
+    let again = loadtest::faults_http2(server.addr, 16, 1, 4, LIMIT, GUARD).await;
     assert!(again.wrong.is_empty(), "{:#?}", again.wrong);
     server.shutdown().await;
 }

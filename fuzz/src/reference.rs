@@ -129,7 +129,10 @@ impl Parser<'_> {
 
     fn params(&mut self) -> Result<Params, ParseFail> {
         let mut params = Params::new();
+        // The core's bound counts parameters as written, repeated keys too.
+        let mut written = 0usize;
         while self.peek() == Some(b';') {
+            written += 1;
             self.i += 1;
             self.skip_sp();
             let key = self.key()?;
@@ -141,7 +144,7 @@ impl Parser<'_> {
             };
             put(&mut params, key, value);
         }
-        if params.len() > MAX_PARAMETERS {
+        if written > MAX_PARAMETERS {
             return Err(ParseFail::Bounds);
         }
         Ok(params)
@@ -289,7 +292,10 @@ pub fn parse_dictionary(input: &[u8]) -> Result<Vec<(String, Value)>, ParseFail>
         return Err(ParseFail::Syntax);
     }
     let mut members = Vec::new();
+    // The core's bound counts members as written, repeated keys too.
+    let mut written = 0usize;
     loop {
+        written += 1;
         let key = p.key()?;
         let value = if p.peek() == Some(b'=') {
             p.i += 1;
@@ -315,7 +321,7 @@ pub fn parse_dictionary(input: &[u8]) -> Result<Vec<(String, Value)>, ParseFail>
             return Err(ParseFail::Syntax);
         }
     }
-    if members.len() > MAX_MEMBERS {
+    if written > MAX_MEMBERS {
         return Err(ParseFail::Bounds);
     }
     Ok(members)

@@ -73,3 +73,37 @@ fn reference_matches_expected_project() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// The reference mirrors the core's bounds as the core documents them:
+/// members and parameters are counted as written, repeated keys included (a
+/// differential run once compared 17 `d=` members, refused by the core as too
+/// many, against the reference's one distinct key).
+#[test]
+fn bounds_count_members_and_parameters_as_written() {
+    use dispatch_fuzz::reference::{MAX_MEMBERS, MAX_PARAMETERS, ParseFail, parse_dictionary};
+
+    let repeated = |count: usize, item: &str| vec![item; count].join(", ");
+    assert!(parse_dictionary(repeated(MAX_MEMBERS, "d=1").as_bytes()).is_ok());
+    assert!(matches!(
+        parse_dictionary(repeated(MAX_MEMBERS + 1, "d=1").as_bytes()),
+        Err(ParseFail::Bounds)
+    ));
+    let params = |count: usize| format!("d=1{}", ";p".repeat(count));
+    assert!(parse_dictionary(params(MAX_PARAMETERS).as_bytes()).is_ok());
+    assert!(matches!(
+        parse_dictionary(params(MAX_PARAMETERS + 1).as_bytes()),
+        Err(ParseFail::Bounds)
+    ));
+    // The core agrees on both sides of each bound.
+    use dispatch_core::sfv::{Dictionary, Error};
+    assert!(Dictionary::parse(repeated(MAX_MEMBERS, "d=1").as_bytes()).is_ok());
+    assert_eq!(
+        Dictionary::parse(repeated(MAX_MEMBERS + 1, "d=1").as_bytes()),
+        Err(Error::TooManyMembers)
+    );
+    assert!(Dictionary::parse(params(MAX_PARAMETERS).as_bytes()).is_ok());
+    assert_eq!(
+        Dictionary::parse(params(MAX_PARAMETERS + 1).as_bytes()),
+        Err(Error::TooManyParameters)
+    );
+}

@@ -378,14 +378,13 @@ impl Client {
         };
         let content_type = header(CONTENT_TYPE);
         let content_encoding = header(CONTENT_ENCODING);
-        // An HTTP-date counts from the response's Date, so clock skew does not.
-        let server_now = header(DATE)
-            .as_deref()
-            .and_then(|date| httpdate::parse_http_date(date).ok())
-            .unwrap_or_else(SystemTime::now);
-        let retry_after = header(RETRY_AFTER)
-            .as_deref()
-            .and_then(|value| retry::parse_retry_after(value, server_now));
+        let retry_after = header(RETRY_AFTER).and_then(|value| {
+            // An HTTP-date counts from the response's Date, so clock skew does not.
+            let server_now = header(DATE)
+                .and_then(|date| httpdate::parse_http_date(&date).ok())
+                .unwrap_or_else(SystemTime::now);
+            retry::parse_retry_after(&value, server_now)
+        });
         let (body, complete) = read_limited(response).await?;
 
         let invalid = |code, message: String| ClientError::InvalidResponse {

@@ -178,9 +178,10 @@ pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration
         return None;
     }
     if value.bytes().all(|b| b.is_ascii_digit()) {
-        return (value.len() <= 10)
-            .then(|| value.parse().ok().map(Duration::from_secs))
-            .flatten();
+        if value.len() > 10 {
+            return None;
+        }
+        return value.parse().ok().map(Duration::from_secs);
     }
     let date = httpdate::parse_http_date(value).ok()?;
     Some(date.duration_since(now).unwrap_or(Duration::ZERO))

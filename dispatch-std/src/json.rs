@@ -501,15 +501,11 @@ fn canonicalize_any_payloads(
         reason: e.to_string(),
     };
     let canonical = match inner.full_name() {
-        "google.protobuf.Struct" => prost_types::Struct::decode(bytes)
-            .map_err(invalid)?
-            .encode_to_vec(),
-        "google.protobuf.Value" => prost_types::Value::decode(bytes)
-            .map_err(invalid)?
-            .encode_to_vec(),
-        "google.protobuf.ListValue" => prost_types::ListValue::decode(bytes)
-            .map_err(invalid)?
-            .encode_to_vec(),
+        "google.protobuf.Struct" => reencode::<prost_types::Struct>(bytes).map_err(invalid)?,
+        "google.protobuf.Value" => reencode::<prost_types::Value>(bytes).map_err(invalid)?,
+        "google.protobuf.ListValue" => {
+            reencode::<prost_types::ListValue>(bytes).map_err(invalid)?
+        }
         // Scalars only (wrappers, Timestamp, Pickled, ...): already fixed.
         name if name != ANY
             && !inner
@@ -526,6 +522,13 @@ fn canonicalize_any_payloads(
     };
     message.set_field_by_number(2, prost_reflect::Value::Bytes(canonical.into()));
     Ok(())
+}
+
+/// `bytes` decoded as `M` and encoded again, in prost's field and key order.
+fn reencode<M: Message + Default>(
+    bytes: prost::bytes::Bytes,
+) -> Result<Vec<u8>, prost::DecodeError> {
+    Ok(M::decode(bytes)?.encode_to_vec())
 }
 
 fn canonicalize_any_payloads_in(

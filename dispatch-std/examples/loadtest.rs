@@ -385,17 +385,7 @@ async fn http2_clients(
     let pool: Arc<Vec<(http::HeaderMap, Bytes)>> = Arc::new(
         presigned(addr)
             .into_iter()
-            .map(|(headers, body)| {
-                let mut map = http::HeaderMap::new();
-                for (name, value) in &headers {
-                    map.append(
-                        http::HeaderName::try_from(name.as_str()).expect("a header name"),
-                        http::HeaderValue::try_from(value.as_str()).expect("a header value"),
-                    );
-                }
-                map.insert(http::header::CONTENT_LENGTH, body.len().into());
-                (map, Bytes::from(body))
-            })
+            .map(|(headers, body)| (header_map(&headers, body.len()), Bytes::from(body)))
             .collect(),
     );
     let mut tasks = Vec::new();
@@ -416,10 +406,7 @@ async fn http2_clients(
                 while Instant::now() < deadline {
                     let (headers, body) = &pool[index % pool.len()];
                     index += step;
-                    let mut request = http::Request::new(Full::new(body.clone()));
-                    *request.method_mut() = http::Method::POST;
-                    *request.uri_mut() = uri.clone();
-                    *request.headers_mut() = headers.clone();
+                    let request = post(&uri, headers.clone(), Full::new(body.clone()));
                     let ok = match sender.send_request(request).await {
                         Ok(response) => {
                             let status = response.status();
@@ -772,16 +759,14 @@ pub async fn faults_http2(
             (report.clone(), sender.clone(), uri.clone());
         tasks.push(tokio::spawn(async move {
             let body = echo_body("stall");
-            let mut request = http::Request::new(FaultBody {
-                chunk: Some(bytes::Bytes::from(body[..10].to_vec())),
-                stalls: true,
-            });
-            *request.method_mut() = http::Method::POST;
-            *request.uri_mut() = stall_uri;
-            set_headers(
-                &mut request,
-                &signed_headers(addr, &body, now()),
-                body.len(),
+            let headers = header_map(&signed_headers(addr, &body, now()), body.len());
+            let request = post(
+                &stall_uri,
+                headers,
+                FaultBody {
+                    chunk: Some(bytes::Bytes::from(body[..10].to_vec())),
+                    stalls: true,
+                },
             );
             let outcome =
                 tokio::time::timeout(stall_bound, stall_sender.send_request(request)).await;
@@ -811,14 +796,12 @@ pub async fn faults_http2(
                     if fault.content_length.is_some() {
                         fault.body = vec![0; limit + 1];
                     }
-                    let length = fault.body.len();
-                    let mut request = http::Request::new(FaultBody {
+                    let headers = header_map(&fault.headers, fault.body.len());
+                    let body = FaultBody {
                         chunk: Some(bytes::Bytes::from(fault.body)),
                         stalls: false,
-                    });
-                    *request.method_mut() = http::Method::POST;
-                    *request.uri_mut() = uri.clone();
-                    set_headers(&mut request, &fault.headers, length);
+                    };
+                    let request = post(&uri, headers, body);
                     let reply = async {
                         let response = sender
                             .send_request(request)
@@ -861,9 +844,9 @@ pub async fn faults_http2(
     core::mem::take(&mut *report.lock().expect("not poisoned"))
 }
 
-/// Sets `headers` and a `Content-Length` of `length` on an HTTP/2 request.
-fn set_headers<B>(request: &mut http::Request<B>, headers: &[(String, String)], length: usize) {
-    let map = request.headers_mut();
+/// `headers` and a `Content-Length` of `length`, for an HTTP/2 request.
+fn header_map(headers: &[(String, String)], length: usize) -> http::HeaderMap {
+    let mut map = http::HeaderMap::new();
     for (name, value) in headers {
         map.append(
             http::HeaderName::try_from(name.as_str()).expect("a header name"),
@@ -871,6 +854,16 @@ fn set_headers<B>(request: &mut http::Request<B>, headers: &[(String, String)], 
         );
     }
     map.insert(http::header::CONTENT_LENGTH, length.into());
+    map
+}
+
+/// A POST of `body` to `uri` with `headers`.
+fn post<B>(uri: &http::Uri, headers: http::HeaderMap, body: B) -> http::Request<B> {
+    let mut request = http::Request::new(body);
+    *request.method_mut() = http::Method::POST;
+    *request.uri_mut() = uri.clone();
+    *request.headers_mut() = headers;
+    request
 }
 
 /// An HTTP/2 request body: one chunk, then the end, or nothing ever again

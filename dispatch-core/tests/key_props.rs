@@ -5,9 +5,9 @@ mod common;
 
 use base64ct::{Base64, Encoding};
 use dispatch_core::key::{
-    KeyError, MAX_KEY_TEXT_LEN, PRIVATE_KEY_PEM_LEN, PUBLIC_KEY_PEM_LEN, encode_private_key_pem,
-    encode_public_key_base64, encode_public_key_pem, parse_public_key, parse_signing_key,
-    parse_verification_key,
+    KeyError, MAX_KEY_TEXT_LEN, PRIVATE_KEY_PEM_LEN, PUBLIC_KEY_PEM_LEN, parse_public_key,
+    parse_signing_key, parse_verification_key, write_private_key_pem, write_public_key_base64,
+    write_public_key_pem,
 };
 use ed25519_dalek::SigningKey;
 use proptest::prelude::*;
@@ -132,17 +132,20 @@ proptest! {
     fn keys_round_trip(seed in any::<[u8; 32]>()) {
         let signing = SigningKey::from_bytes(&seed);
         let public = signing.verifying_key();
-        let mut buf = [0u8; 160];
-
-        let text = encode_public_key_pem(&public, &mut buf).unwrap();
+        let mut text = String::new();
+        write_public_key_pem(&public, &mut text).unwrap();
+        let text = text.as_str();
         prop_assert_eq!(text.len(), PUBLIC_KEY_PEM_LEN);
         prop_assert_eq!(parse_public_key(text), Ok(public));
         prop_assert_eq!(parse_signing_key(text).err(), Some(KeyError::PublicKeyGiven));
 
-        let text = encode_public_key_base64(&public, &mut buf).unwrap();
-        prop_assert_eq!(parse_verification_key(text), Ok(Some(public)));
+        let mut text = String::new();
+        write_public_key_base64(&public, &mut text).unwrap();
+        prop_assert_eq!(parse_verification_key(&text), Ok(Some(public)));
 
-        let text = encode_private_key_pem(&signing, &mut buf).unwrap();
+        let mut text = String::new();
+        write_private_key_pem(&signing, &mut text).unwrap();
+        let text = text.as_str();
         prop_assert_eq!(text.len(), PRIVATE_KEY_PEM_LEN);
         prop_assert_eq!(parse_signing_key(text).map(|k| k.to_bytes()), Ok(seed));
         prop_assert_eq!(parse_public_key(text), Err(KeyError::PrivateKeyGiven));

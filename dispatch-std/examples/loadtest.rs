@@ -995,12 +995,9 @@ fn main() {
         .expect("a runtime");
     match args.get(1).map(String::as_str) {
         Some("key") => {
-            let mut buffer = [0u8; 64];
-            let key = dispatch_core::key::encode_public_key_base64(
-                &signing_key().verifying_key(),
-                &mut buffer,
-            )
-            .expect("the key fits");
+            let mut key = String::new();
+            dispatch_core::key::write_public_key_base64(&signing_key().verifying_key(), &mut key)
+                .expect("a key renders");
             println!("{key}");
         }
         Some("core") => {

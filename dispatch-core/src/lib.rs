@@ -12,6 +12,7 @@
 //! | [`digest`] | RFC 9530 `Content-Digest`, incremental |
 //! | [`key`] | Ed25519 public and private key parsing |
 //! | [`connect`] | Connect codes, HTTP tables both ways, error JSON, unary rules |
+//! | [`run`] | the Run RPC as a sans-IO handler: head, body, request, response, one [`Refusal`](run::Refusal) |
 //! | [`status`] | `Status` classification and mappings |
 //! | `validate` | the protocol's validation rules, in code (`alloc`) |
 //! | `any` | packing and unpacking `google.protobuf.Any` values (`alloc`) |
@@ -35,6 +36,7 @@ extern crate std;
 pub mod connect;
 pub mod digest;
 pub mod key;
+pub mod run;
 pub mod sfv;
 pub mod signature;
 pub mod status;

@@ -1299,6 +1299,11 @@ impl<'b> SliceWriter<'b> {
         self.len == 0
     }
 
+    /// How many more bytes fit.
+    pub fn remaining(&self) -> usize {
+        self.buf.len().saturating_sub(self.len)
+    }
+
     /// The bytes written so far.
     pub fn written(&self) -> &[u8] {
         self.buf.get(..self.len).unwrap_or_default()

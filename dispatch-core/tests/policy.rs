@@ -92,7 +92,7 @@ fn check(headers: &[(String, String)]) -> Result<(), VerifyError> {
 
 fn reason(headers: &[(String, String)]) -> (&'static str, u16, &'static str) {
     let e = check(headers).expect_err("must be refused");
-    (e.reason_name(), e.http_status(), e.connect_code().name())
+    (e.reason_name(), e.http_status(), e.code().name())
 }
 
 fn good() -> Vec<(String, String)> {
@@ -411,11 +411,7 @@ fn every_error_writes_valid_connect_json() {
         let text = core::str::from_utf8(&buf[..n]).unwrap();
         assert_eq!(
             text,
-            format!(
-                r#"{{"code":"{}","message":"{}"}}"#,
-                e.connect_code(),
-                e.message()
-            )
+            format!(r#"{{"code":"{}","message":"{}"}}"#, e.code(), e.message())
         );
     }
 }

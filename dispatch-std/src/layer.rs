@@ -208,7 +208,7 @@ impl Refusal {
                     status = error.http_status(),
                     "request signature refused"
                 );
-                connect_error(error.http_status(), error.connect_code(), error.message())
+                connect_error(error.http_status(), error.code(), error.message())
             }
         }
     }

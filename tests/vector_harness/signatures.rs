@@ -243,13 +243,13 @@ fn check_outcome(expected: &Value, got: Result<(), VerifyError>) -> Check {
             let code = str_field(expected, "code")?;
             if e.reason_name() != reason
                 || i64::from(e.http_status()) != status
-                || e.connect_code().name() != code
+                || e.code().name() != code
             {
                 return Err(format!(
                     "expected {reason} {status} {code}, got {} {} {} ({e})",
                     e.reason_name(),
                     e.http_status(),
-                    e.connect_code()
+                    e.code()
                 ));
             }
             let mut json = [0u8; 256];

@@ -143,7 +143,7 @@ impl VerifyError {
     }
 
     /// The Connect code: `unauthenticated` (401) or `permission_denied` (403).
-    pub const fn connect_code(&self) -> Code {
+    pub const fn code(&self) -> Code {
         if self.is_unauthenticated() {
             Code::Unauthenticated
         } else {
@@ -205,7 +205,7 @@ impl VerifyError {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn write_connect_json(&self, out: &mut [u8]) -> Option<usize> {
-        ErrorBody::new(self.connect_code(), self.message())
+        ErrorBody::new(self.code(), self.message())
             .encode_json(out)
             .ok()
     }

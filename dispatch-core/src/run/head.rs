@@ -1,0 +1,349 @@
+//! Step 1: the request head, over Connect and over gRPC.
+
+use core::time::Duration;
+
+use super::{Refusal, RunRpc};
+use crate::connect::{self, Codec, ProtocolVersionError, RUN_PATH, TimeoutError};
+use crate::signature::RequestView;
+
+/// What the head of an accepted Run request tells the rest of the exchange.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RunHead {
+    /// The codec of the request body, and of the response.
+    pub codec: Codec,
+    /// How long the function may run (`Connect-Timeout-Ms` or
+    /// `grpc-timeout`); `None`: no limit from the client.
+    pub timeout: Option<Duration>,
+    /// The declared body length, already checked against the limit.
+    pub content_length: Option<u64>,
+}
+
+/// A header field that must appear at most once: `Ok(None)` when absent,
+/// `Err(())` when repeated or not UTF-8.
+fn single<'r, R: RequestView + ?Sized>(request: &'r R, name: &str) -> Result<Option<&'r str>, ()> {
+    let Some(first) = request.field_line(name, 0) else {
+        return Ok(None);
+    };
+    if request.field_line(name, 1).is_some() {
+        return Err(());
+    }
+    core::str::from_utf8(first).map(Some).map_err(|_| ())
+}
+
+impl RunRpc<'_> {
+    /// Step 1 over Connect: the path (the Run RPC's, after any routing
+    /// prefix the host strips), `POST`, `Connect-Protocol-Version` (`1` when
+    /// present), `Content-Encoding` (`identity` or none), `Content-Type`
+    /// (`application/proto`, or `application/json` when the host lent a
+    /// [`JsonCodec`](super::JsonCodec)), `Connect-Timeout-Ms` and
+    /// `Content-Length` (at most the body limit), checked in that order.
+    ///
+    /// ```
+    /// use dispatch_core::run::{Refusal, RunRpc};
+    /// use dispatch_core::signature::BorrowedRequest;
+    ///
+    /// let url = "http://127.0.0.1:8000/dispatch.sdk.v1.FunctionService/Run";
+    /// let headers = [("Content-Type", "application/proto"), ("Connect-Timeout-Ms", "1500")];
+    /// let request = BorrowedRequest::from_url("POST", url, &headers).ok_or("bad URL")?;
+    /// // A refusal borrows the request; a host answers it at once.
+    /// let head = RunRpc::new().check_head(&request).map_err(|refusal| refusal.to_string())?;
+    /// assert_eq!(head.timeout, Some(core::time::Duration::from_millis(1500)));
+    ///
+    /// let request = BorrowedRequest::from_url("GET", url, &headers).ok_or("bad URL")?;
+    /// assert_eq!(
+    ///     RunRpc::new().check_head(&request),
+    ///     Err(Refusal::MethodNotAllowed { method: "GET" })
+    /// );
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn check_head<'r, R: RequestView + ?Sized>(
+        &self,
+        request: &'r R,
+    ) -> Result<RunHead, Refusal<'r>> {
+        self.check_route(request)?;
+        let version = single(request, connect::PROTOCOL_VERSION_HEADER)
+            .map_err(|()| ProtocolVersionError::Unsupported)?;
+        connect::check_protocol_version(version, false)?;
+        check_identity_encoding(request, connect::CONTENT_ENCODING_HEADER)?;
+        let json = self.offers_json();
+        let codec = single(request, connect::CONTENT_TYPE_HEADER)
+            .ok()
+            .flatten()
+            .and_then(Codec::from_content_type)
+            .filter(|codec| *codec == Codec::Proto || json)
+            .ok_or(Refusal::UnsupportedContentType { json })?;
+        let timeout =
+            match single(request, connect::TIMEOUT_HEADER).map_err(|()| TimeoutError::NotDigits)? {
+                Some(value) => Some(Duration::from_millis(connect::parse_timeout_ms(value)?)),
+                None => None,
+            };
+        let content_length = self.check_content_length(request)?;
+        Ok(RunHead {
+            codec,
+            timeout,
+            content_length,
+        })
+    }
+
+    /// Step 1 over gRPC: the path, `POST`, `Content-Type` (`application/grpc`
+    /// or `application/grpc+proto`), `grpc-encoding` (`identity` or none),
+    /// `grpc-timeout` and `Content-Length`. The codec is always
+    /// [`Codec::Proto`]; the body is one length-prefixed message
+    /// ([`grpc_message`](super::grpc_message)).
+    pub fn check_grpc_head<'r, R: RequestView + ?Sized>(
+        &self,
+        request: &'r R,
+    ) -> Result<RunHead, Refusal<'r>> {
+        self.check_route(request)?;
+        let grpc = single(request, connect::CONTENT_TYPE_HEADER)
+            .ok()
+            .flatten()
+            .is_some_and(super::grpc::is_grpc_content_type);
+        if !grpc {
+            return Err(Refusal::UnsupportedContentType {
+                json: self.offers_json(),
+            });
+        }
+        check_identity_encoding(request, super::grpc::ENCODING_HEADER)?;
+        let timeout = match single(request, super::grpc::TIMEOUT_HEADER) {
+            Ok(None) => None,
+            Ok(Some(value)) => {
+                Some(super::grpc::parse_timeout(value).ok_or(Refusal::BadGrpcTimeout)?)
+            }
+            Err(()) => return Err(Refusal::BadGrpcTimeout),
+        };
+        let content_length = self.check_content_length(request)?;
+        Ok(RunHead {
+            codec: Codec::Proto,
+            timeout,
+            content_length,
+        })
+    }
+
+    fn check_route<'r, R: RequestView + ?Sized>(&self, request: &'r R) -> Result<(), Refusal<'r>> {
+        let path = request.path();
+        if path != RUN_PATH {
+            return Err(Refusal::NoSuchRpc { path });
+        }
+        let method = request.method();
+        if method != "POST" {
+            return Err(Refusal::MethodNotAllowed { method });
+        }
+        Ok(())
+    }
+
+    fn check_content_length<R: RequestView + ?Sized>(
+        &self,
+        request: &R,
+    ) -> Result<Option<u64>, Refusal<'static>> {
+        let Some(text) =
+            single(request, "content-length").map_err(|()| Refusal::BadContentLength)?
+        else {
+            return Ok(None);
+        };
+        let length = parse_decimal(text).ok_or(Refusal::BadContentLength)?;
+        if length > self.limit() as u64 {
+            return Err(Refusal::BodyTooLarge {
+                limit: self.limit(),
+            });
+        }
+        Ok(Some(length))
+    }
+}
+
+/// An encoding header that must be absent or `identity`, on one or more
+/// field lines.
+fn check_identity_encoding<R: RequestView + ?Sized>(
+    request: &R,
+    name: &str,
+) -> Result<(), Refusal<'static>> {
+    let mut index = 0;
+    while let Some(line) = request.field_line(name, index) {
+        for encoding in line.split(|&b| b == b',') {
+            let encoding = encoding.trim_ascii();
+            if !encoding.is_empty() && !encoding.eq_ignore_ascii_case(b"identity") {
+                return Err(Refusal::UnsupportedEncoding);
+            }
+        }
+        index += 1;
+    }
+    Ok(())
+}
+
+/// 1 to 19 ASCII digits (no sign, no spaces), as `Content-Length` is written.
+fn parse_decimal(text: &str) -> Option<u64> {
+    if text.is_empty() || text.len() > 19 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.bytes().try_fold(0u64, |acc, digit| {
+        acc.checked_mul(10)?.checked_add(u64::from(digit - b'0'))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signature::BorrowedRequest;
+
+    const URL: &str = "http://localhost/dispatch.sdk.v1.FunctionService/Run";
+
+    fn head(
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<RunHead, Refusal<'static>> {
+        let request = BorrowedRequest::from_url(method, url, headers).unwrap();
+        // The refusals borrow the request; compare them by their debug text.
+        RunRpc::new()
+            .body_limit(100)
+            .check_head(&request)
+            .map_err(|refusal| match refusal {
+                Refusal::NoSuchRpc { .. } => Refusal::NoSuchRpc { path: "" },
+                Refusal::MethodNotAllowed { .. } => Refusal::MethodNotAllowed { method: "" },
+                Refusal::ProtocolVersion(e) => Refusal::ProtocolVersion(e),
+                Refusal::UnsupportedEncoding => Refusal::UnsupportedEncoding,
+                Refusal::UnsupportedContentType { json } => {
+                    Refusal::UnsupportedContentType { json }
+                }
+                Refusal::BadTimeout(e) => Refusal::BadTimeout(e),
+                Refusal::BadContentLength => Refusal::BadContentLength,
+                Refusal::BodyTooLarge { limit } => Refusal::BodyTooLarge { limit },
+                other => panic!("unexpected {other:?}"),
+            })
+    }
+
+    #[test]
+    fn checks_run_in_order() {
+        let proto = ("content-type", "application/proto");
+        assert_eq!(
+            head(
+                "GET",
+                "http://x/other",
+                &[("connect-protocol-version", "2")]
+            ),
+            Err(Refusal::NoSuchRpc { path: "" })
+        );
+        assert_eq!(
+            head("GET", URL, &[("connect-protocol-version", "2")]),
+            Err(Refusal::MethodNotAllowed { method: "" })
+        );
+        assert_eq!(
+            head(
+                "POST",
+                URL,
+                &[
+                    ("connect-protocol-version", "2"),
+                    ("content-encoding", "gzip")
+                ]
+            ),
+            Err(Refusal::ProtocolVersion(ProtocolVersionError::Unsupported))
+        );
+        assert_eq!(
+            head(
+                "POST",
+                URL,
+                &[("content-encoding", "gzip"), ("content-type", "text/plain")]
+            ),
+            Err(Refusal::UnsupportedEncoding)
+        );
+        assert_eq!(
+            head(
+                "POST",
+                URL,
+                &[
+                    ("content-type", "application/json"),
+                    ("connect-timeout-ms", "x")
+                ]
+            ),
+            Err(Refusal::UnsupportedContentType { json: false })
+        );
+        assert_eq!(
+            head(
+                "POST",
+                URL,
+                &[
+                    proto,
+                    ("connect-timeout-ms", "x"),
+                    ("content-length", "101")
+                ]
+            ),
+            Err(Refusal::BadTimeout(TimeoutError::NotDigits))
+        );
+        assert_eq!(
+            head("POST", URL, &[proto, ("content-length", "101")]),
+            Err(Refusal::BodyTooLarge { limit: 100 })
+        );
+        let ok = head(
+            "POST",
+            URL,
+            &[
+                proto,
+                ("content-length", "100"),
+                ("content-encoding", "Identity"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            (ok.codec, ok.timeout, ok.content_length),
+            (Codec::Proto, None, Some(100))
+        );
+    }
+
+    #[test]
+    fn repeated_single_headers_are_refused() {
+        let proto = ("content-type", "application/proto");
+        assert_eq!(
+            head("POST", URL, &[proto, proto]),
+            Err(Refusal::UnsupportedContentType { json: false })
+        );
+        assert_eq!(
+            head(
+                "POST",
+                URL,
+                &[proto, ("content-length", "1"), ("content-length", "1")]
+            ),
+            Err(Refusal::BadContentLength)
+        );
+        assert_eq!(
+            head("POST", URL, &[proto, ("content-length", "+1")]),
+            Err(Refusal::BadContentLength)
+        );
+        assert_eq!(
+            head(
+                "POST",
+                URL,
+                &[
+                    proto,
+                    ("connect-timeout-ms", "1"),
+                    ("connect-timeout-ms", "1")
+                ]
+            ),
+            Err(Refusal::BadTimeout(TimeoutError::NotDigits))
+        );
+        assert_eq!(
+            head(
+                "POST",
+                URL,
+                &[
+                    proto,
+                    ("content-encoding", "identity"),
+                    ("content-encoding", "br")
+                ]
+            ),
+            Err(Refusal::UnsupportedEncoding)
+        );
+    }
+
+    #[test]
+    fn decimals() {
+        assert_eq!(parse_decimal("0"), Some(0));
+        assert_eq!(parse_decimal("18446744073709551615"), None); // 20 digits
+        assert_eq!(
+            parse_decimal("9999999999999999999"),
+            Some(9_999_999_999_999_999_999)
+        );
+        assert_eq!(parse_decimal(""), None);
+        assert_eq!(parse_decimal(" 1"), None);
+    }
+}

@@ -7,7 +7,8 @@
 //! (HTTP/1.1). `X-Forwarded-*` headers are never consulted.
 
 use bytes::Bytes;
-use dispatch_core::connect::{Code, ErrorBody};
+use dispatch_core::connect::CONTENT_TYPE_JSON;
+use dispatch_core::run::{MAX_JSON_LEN, Refusal};
 use dispatch_core::signature::RequestView;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, Uri, header};
 
@@ -53,6 +54,14 @@ impl<'a> HttpRequestView<'a> {
         #[cfg(not(feature = "axum"))]
         let uri = &parts.uri;
         HttpRequestView::new(&parts.method, uri, &parts.headers, public_url)
+    }
+
+    /// A view of these request parts as routed: the path is the one this
+    /// service was reached by (after an axum `Router::nest` stripped its
+    /// prefix), for the Run RPC's route check. The signature covers the path
+    /// the client sent: verify with [`HttpRequestView::from_parts`].
+    pub fn routed(parts: &'a http::request::Parts) -> Self {
+        HttpRequestView::new(&parts.method, &parts.uri, &parts.headers, None)
     }
 
     /// A view of a request's method, URI and headers.
@@ -155,26 +164,35 @@ impl PublicUrl {
     }
 }
 
-/// A Connect error response: this HTTP status, `Content-Type:
-/// application/json`, and the Connect error JSON for `code` and `message`.
-pub(crate) fn connect_error<B: From<Bytes>>(status: u16, code: Code, message: &str) -> Response<B> {
-    // Escaping grows a byte to at most six (`\u00XX`); the rest is the frame.
-    let mut body = vec![0; message.len() * 6 + 64];
-    let written = ErrorBody::new(code, message)
-        .encode_json(&mut body)
-        .unwrap_or_default();
-    body.truncate(written);
-    json_error(status, Bytes::from(body))
-}
-
-/// An error response with this status and an already encoded JSON body.
-pub(crate) fn json_error<B: From<Bytes>>(status: u16, body: Bytes) -> Response<B> {
-    let mut response = Response::new(B::from(body));
-    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
-    response.headers_mut().insert(
+/// The response to a refusal of the core: its status and extra header,
+/// `Content-Type: application/json` and the Connect error JSON the core
+/// writes. The one place refusals are logged: signature refusals at `info`
+/// (they may be attacks), the rest at `debug`.
+pub(crate) fn refusal_response<B: From<Bytes>>(refusal: &Refusal<'_>) -> Response<B> {
+    if matches!(refusal, Refusal::Signature(_)) {
+        tracing::info!(
+            reason = refusal.reason(),
+            status = refusal.status(),
+            "request signature refused"
+        );
+    } else {
+        tracing::debug!(reason = refusal.reason(), status = refusal.status(), %refusal, "request refused");
+    }
+    let mut body = [0u8; MAX_JSON_LEN];
+    let written = refusal.write_json(&mut body).unwrap_or_default();
+    let mut response = Response::new(B::from(Bytes::copy_from_slice(
+        body.get(..written).unwrap_or_default(),
+    )));
+    *response.status_mut() =
+        StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let headers = response.headers_mut();
+    headers.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
+        HeaderValue::from_static(CONTENT_TYPE_JSON),
     );
+    if let Some((name, value)) = refusal.header() {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
     response
 }
 

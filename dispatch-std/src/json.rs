@@ -594,6 +594,28 @@ fn find_unusable_any_in(
     }
 }
 
+/// This module's codec, lent to the core's Run handler so that endpoints
+/// take and answer `application/json`
+/// ([`RunRpc::with_json`](dispatch_core::run::RunRpc::with_json)).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ProtoJson;
+
+impl dispatch_core::run::JsonCodec for ProtoJson {
+    fn decode_run_request(&self, body: &[u8]) -> Option<dispatch_proto::sdk::v1::RunRequest> {
+        from_json_slice(body).ok()
+    }
+
+    fn encode_run_response(
+        &self,
+        response: &dispatch_proto::sdk::v1::RunResponse,
+        out: &mut Vec<u8>,
+    ) -> Result<(), String> {
+        let text = to_json_string(response).map_err(|error| error.to_string())?;
+        out.extend_from_slice(text.as_bytes());
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use dispatch_proto::sdk::python::v1::Pickled;

@@ -16,6 +16,21 @@
 //! | `grpc` | the endpoint and the client over gRPC with tonic (`grpc`) |
 #![forbid(unsafe_code)]
 
+/// A boxed error: what body and transport errors are turned into.
+pub type BoxError = Box<dyn core::error::Error + Send + Sync>;
+
+/// A boxed, sendable future: what the services of this crate return.
+pub type BoxFuture<T> = core::pin::Pin<Box<dyn core::future::Future<Output = T> + Send + 'static>>;
+
+/// The current time in Unix seconds, the `now` the core takes as a
+/// parameter (0 if the clock is before 1970).
+pub fn unix_now() -> i64 {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX)
+}
+
 #[cfg(feature = "client")]
 pub mod client;
 #[cfg(feature = "endpoint")]

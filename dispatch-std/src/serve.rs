@@ -12,7 +12,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tower_service::Service;
 
-use crate::layer::BoxError;
+use crate::BoxError;
 
 /// How [`serve_connections`] treats slow clients and shutdown.
 pub(crate) struct ServeOptions {

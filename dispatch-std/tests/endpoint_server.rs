@@ -108,8 +108,10 @@ async fn other_paths_and_methods_are_refused_with_json() {
         b"",
     )
     .await;
+    // 404 with the code a Connect client infers from a bare 404 (and that a
+    // gRPC server answers for an unknown method).
     assert_eq!(reply.status, 404);
-    assert_eq!(reply.connect_error().0, "not_found");
+    assert_eq!(reply.connect_error().0, "unimplemented");
 
     let reply = send(server.addr, "GET", RUN_PATH, &[], b"").await;
     assert_eq!(reply.status, 405);

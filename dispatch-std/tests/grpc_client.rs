@@ -239,7 +239,7 @@ async fn a_batch_gets_its_ids_in_order_with_bearer_and_timeout_metadata() {
     // tonic writes the deadline in the largest unit that keeps 8 digits.
     let timeout = seen[0].grpc_timeout.as_deref().unwrap();
     assert_eq!(
-        dispatch_std::grpc::parse_timeout(timeout),
+        dispatch_core::run::parse_grpc_timeout(timeout),
         Some(Duration::from_secs(7))
     );
 }

@@ -38,7 +38,7 @@ async fn start(endpoint: Endpoint) -> (SocketAddr, oneshot::Sender<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(endpoint.serve_with_grpc(listener, async {
+    tokio::spawn(endpoint.serve(listener, async {
         stopped.await.ok();
     }));
     (addr, stop)
@@ -203,18 +203,19 @@ async fn an_unknown_function_is_not_found() {
 }
 
 #[tokio::test]
-async fn an_empty_function_is_invalid_argument_and_an_undecodable_message_internal() {
+async fn an_empty_function_and_an_undecodable_message_are_invalid_argument() {
     let (addr, _stop) = start(Endpoint::new(registry())).await;
     let body = framed(&input_request("", string_any("x")));
     send_grpc(addr, &[], body).await.assert_refused(3);
     // A frame announcing more bytes than it carries, or bytes that are no
-    // RunRequest: INTERNAL, as gRPC servers report undecodable messages.
+    // RunRequest: INVALID_ARGUMENT, the core's answer over every transport
+    // (where tonic-based servers would say INTERNAL).
     send_grpc(addr, &[], vec![0, 0, 0, 0, 9, 1])
         .await
-        .assert_refused(13);
+        .assert_refused(3);
     send_grpc(addr, &[], vec![0, 0, 0, 0, 2, 0xff, 0xff])
         .await
-        .assert_refused(13);
+        .assert_refused(3);
 }
 
 #[tokio::test]

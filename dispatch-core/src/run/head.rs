@@ -78,7 +78,7 @@ impl RunRpc<'_> {
                 Some(value) => Some(Duration::from_millis(connect::parse_timeout_ms(value)?)),
                 None => None,
             };
-        let content_length = self.check_content_length(request)?;
+        let content_length = check_content_length(request, self.limit())?;
         Ok(RunHead {
             codec,
             timeout,
@@ -113,7 +113,7 @@ impl RunRpc<'_> {
             }
             Err(()) => return Err(Refusal::BadGrpcTimeout),
         };
-        let content_length = self.check_content_length(request)?;
+        let content_length = check_content_length(request, self.limit())?;
         Ok(RunHead {
             codec: Codec::Proto,
             timeout,
@@ -132,24 +132,35 @@ impl RunRpc<'_> {
         }
         Ok(())
     }
+}
 
-    fn check_content_length<R: RequestView + ?Sized>(
-        &self,
-        request: &R,
-    ) -> Result<Option<u64>, Refusal<'static>> {
-        let Some(text) =
-            single(request, "content-length").map_err(|()| Refusal::BadContentLength)?
-        else {
-            return Ok(None);
-        };
-        let length = parse_decimal(text).ok_or(Refusal::BadContentLength)?;
-        if length > self.limit() as u64 {
-            return Err(Refusal::BodyTooLarge {
-                limit: self.limit(),
-            });
-        }
-        Ok(Some(length))
+/// Checks `Content-Length` (when present: one decimal number, at most
+/// `limit`) and returns it; the part of step 1 a generic verifying layer
+/// shares with the Run RPC.
+///
+/// ```
+/// use dispatch_core::run::{check_content_length, Refusal};
+/// use dispatch_core::signature::BorrowedRequest;
+///
+/// let headers = [("Content-Length", "2048")];
+/// let request = BorrowedRequest::from_url("POST", "http://x/", &headers).ok_or("bad URL")?;
+/// assert_eq!(check_content_length(&request, 1024), Err(Refusal::BodyTooLarge { limit: 1024 }));
+/// assert_eq!(check_content_length(&request, 4096), Ok(Some(2048)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn check_content_length<R: RequestView + ?Sized>(
+    request: &R,
+    limit: usize,
+) -> Result<Option<u64>, Refusal<'static>> {
+    let Some(text) = single(request, "content-length").map_err(|()| Refusal::BadContentLength)?
+    else {
+        return Ok(None);
+    };
+    let length = parse_decimal(text).ok_or(Refusal::BadContentLength)?;
+    if length > limit as u64 {
+        return Err(Refusal::BodyTooLarge { limit });
     }
+    Ok(Some(length))
 }
 
 /// An encoding header that must be absent or `identity`, on one or more

@@ -79,7 +79,7 @@ pub use grpc::{
     frame_prefix as grpc_frame_prefix, is_grpc_content_type, message as grpc_message,
     parse_timeout as parse_grpc_timeout,
 };
-pub use head::RunHead;
+pub use head::{RunHead, check_content_length};
 #[cfg(feature = "alloc")]
 pub use message::{JsonCodec, ResponseHead, check_function, check_request, error_response};
 pub use refusal::{MAX_JSON_LEN, MAX_MESSAGE_LEN, Refusal};

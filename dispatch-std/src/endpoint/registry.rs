@@ -1,7 +1,6 @@
 //! The function registry: name → async handler.
 
 use core::future::Future;
-use core::pin::Pin;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -11,8 +10,7 @@ use super::function::{FunctionError, Outcome, Run};
 use dispatch_core::any::{self, AnyMessage};
 use dispatch_core::validate::is_valid_function_name;
 
-/// A boxed, sendable future: what every registered handler returns once erased.
-pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+use crate::BoxFuture;
 
 /// What a function returns: how it ends, or why it failed.
 pub type FunctionResult = Result<Outcome, FunctionError>;

@@ -14,12 +14,12 @@ use tonic::metadata::{AsciiMetadataValue, MetadataValue};
 use tonic_prost::ProstCodec;
 
 use super::code_of;
+use crate::BoxError;
 use crate::client::proto::Call;
 use crate::client::retry::{grpc_retry_delay, with_retries};
 use crate::client::{
     ClientBuilder, ClientConfig, ClientError, ConfigError, DispatchId, checked_request,
 };
-use crate::layer::BoxError;
 
 /// The built-in transport of [`GrpcClient`]: hyper's pooled client speaking
 /// cleartext HTTP/2 (h2c) only, for `http://` API URLs.

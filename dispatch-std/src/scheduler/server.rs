@@ -46,7 +46,7 @@ impl SchedulerService {
 impl<B> Service<Request<B>> for SchedulerService
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<crate::layer::BoxError>,
+    B::Error: Into<crate::BoxError>,
 {
     type Response = Response<Full<Bytes>>;
     type Error = Infallible;
@@ -104,7 +104,7 @@ impl Refusal {
 async fn route<B>(inner: &Arc<Inner>, request: Request<B>) -> Result<Response<Full<Bytes>>, Refusal>
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<crate::layer::BoxError>,
+    B::Error: Into<crate::BoxError>,
 {
     let path = request.uri().path().to_owned();
     if path == connect::DISPATCH_PATH {
@@ -207,7 +207,7 @@ async fn dispatch<B>(
 ) -> Result<Response<Full<Bytes>>, Refusal>
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<crate::layer::BoxError>,
+    B::Error: Into<crate::BoxError>,
 {
     let headers = request.headers();
     if let Some(version) = headers.get(connect::PROTOCOL_VERSION_HEADER)

@@ -76,7 +76,18 @@ fn registry() -> Registry {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn core::error::Error>> {
+async fn main() -> std::process::ExitCode {
+    // A start-up error is printed as its message, never as a Debug dump.
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("endpoint: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn core::error::Error>> {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
@@ -84,7 +95,7 @@ async fn main() -> Result<(), Box<dyn core::error::Error>> {
         .init();
     let config = EndpointConfig::from_env()?;
     let listener = tokio::net::TcpListener::bind(&config.addr).await?;
-    Endpoint::from_config(registry(), &config)
+    Endpoint::from_config(registry(), &config)?
         .serve(listener, async {
             tokio::signal::ctrl_c().await.ok();
         })

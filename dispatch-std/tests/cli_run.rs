@@ -203,6 +203,9 @@ async fn dispatch_env(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, Stri
         .env_remove("DISPATCH_API_KEY")
         .env_remove("DISPATCH_VERIFICATION_KEY")
         .env_remove("DISPATCH_SIGNING_KEY_FILE")
+        .env_remove("DISPATCH_ENDPOINT_URL")
+        .env_remove("DISPATCH_ENDPOINT_ADDR")
+        .env_remove("DISPATCH_ALLOW_UNVERIFIED")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
@@ -258,5 +261,69 @@ async fn servers_refuse_bad_configuration_clearly() {
     )
     .await;
     assert_eq!(code, Some(1));
-    assert!(stderr.contains("is not an Ed25519 public key"), "{stderr}");
+    assert!(
+        stderr.contains(
+            "DISPATCH_VERIFICATION_KEY is not valid: the key is not valid standard padded base64"
+        ),
+        "{stderr}"
+    );
+
+    // No key at a public URL: refused, naming the opt-out.
+    let (code, stderr) = dispatch_env(
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--url",
+            "https://my-app.example.com",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("DISPATCH_VERIFICATION_KEY is not set")
+            && stderr.contains("DISPATCH_ALLOW_UNVERIFIED=1"),
+        "{stderr}"
+    );
+
+    // A private key where the public one belongs.
+    let (code, stderr) = dispatch_env(
+        &["serve", "--listen", "127.0.0.1:0"],
+        &[(
+            "DISPATCH_VERIFICATION_KEY",
+            "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEINQ7r3X8Q2t7v1hJm+zMZnP5d2zv8pJvQm7fZ2xJ2Z5M\n-----END PRIVATE KEY-----\n",
+        )],
+    )
+    .await;
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("a private key was given"), "{stderr}");
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_verification_key_that_is_not_utf8_stops_serve() {
+    use std::os::unix::ffi::OsStrExt as _;
+    let output = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env_remove("DISPATCH_ENDPOINT_URL")
+        .env_remove("DISPATCH_ALLOW_UNVERIFIED")
+        .env(
+            "DISPATCH_VERIFICATION_KEY",
+            std::ffi::OsStr::from_bytes(b"JrQLj5P\xff"),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(60), output)
+        .await
+        .expect("dispatch did not finish within 60 s")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("DISPATCH_VERIFICATION_KEY is not valid UTF-8"),
+        "{stderr}"
+    );
 }

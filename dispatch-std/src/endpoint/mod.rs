@@ -57,7 +57,7 @@ use std::sync::{Arc, Once};
 use dispatch_core::signature::Policy;
 use ed25519_dalek::VerifyingKey;
 
-use crate::config::EndpointConfig;
+use crate::config::{ALLOW_UNVERIFIED_VAR, ConfigError, EndpointConfig};
 use crate::http::PublicUrl;
 use crate::layer::VerifyLayer;
 use service::Shared;
@@ -82,11 +82,21 @@ impl Endpoint {
     }
 
     /// Serves `registry` with the endpoint URL and verification key of
-    /// `config` (see [`EndpointConfig::from_env`]).
-    pub fn from_config(registry: Registry, config: &EndpointConfig) -> Self {
-        Endpoint::new(registry)
+    /// `config` (see [`EndpointConfig::from_env`]), after checking `config`
+    /// again ([`EndpointConfig::check`]: no key only where unsigned requests
+    /// are expected). Without a key, it says so at start, naming the
+    /// operator's opt-out when that is why.
+    pub fn from_config(registry: Registry, config: &EndpointConfig) -> Result<Self, ConfigError> {
+        config.check()?;
+        if config.verification_key.is_none() && config.allow_unverified {
+            tracing::warn!(
+                url = %config.url,
+                "{ALLOW_UNVERIFIED_VAR} is set: this endpoint accepts unsigned requests"
+            );
+        }
+        Ok(Endpoint::new(registry)
             .endpoint_url(Some(config.url.clone()))
-            .verification_key(config.verification_key)
+            .verification_key(config.verification_key))
     }
 
     fn verify(mut self, change: impl FnOnce(VerifyLayer) -> VerifyLayer) -> Self {

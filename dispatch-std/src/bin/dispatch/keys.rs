@@ -113,14 +113,20 @@ pub(crate) fn read_signing_key(path: &Path) -> Result<SigningKey, Failure> {
 /// Reads a public key given as text (PEM or base64) or as the path of a file
 /// holding it.
 pub(crate) fn read_verifying_key(text_or_path: &str) -> Result<VerifyingKey, Failure> {
-    let path = Path::new(text_or_path);
-    let (text, source) = if !text_or_path.contains('\n') && path.is_file() {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Failure::error(format!("cannot read {}: {e}", path.display())))?;
-        (text, format!("{}", path.display()))
-    } else {
-        (text_or_path.to_owned(), "the key".to_owned())
-    };
+    let (text, source) = key_text_or_file(text_or_path)?;
     key::parse_public_key(&text)
         .map_err(|e| Failure::error(format!("{source} is not an Ed25519 public key: {e}")))
+}
+
+/// A key given as its text, or as the path of a file holding it: the text,
+/// and how to name where it came from in an error.
+pub(crate) fn key_text_or_file(text_or_path: &str) -> Result<(String, String), Failure> {
+    let path = Path::new(text_or_path);
+    if !text_or_path.contains('\n') && path.is_file() {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Failure::error(format!("cannot read {}: {e}", path.display())))?;
+        Ok((text, format!("{}", path.display())))
+    } else {
+        Ok((text_or_path.to_owned(), "the key".to_owned()))
+    }
 }

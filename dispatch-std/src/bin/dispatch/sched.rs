@@ -7,6 +7,7 @@ use clap::Args;
 use dispatch_core::any::AnyValue;
 use dispatch_core::proto::sdk::v1 as pb;
 use dispatch_std::client::{Client, ClientError};
+use dispatch_std::config::{DEFAULT_ENDPOINT_ADDR, EndpointConfig};
 use dispatch_std::endpoint::Endpoint;
 use dispatch_std::scheduler::{RetryPolicy, Scheduler, SchedulerConfig, WAIT_PATH_PREFIX};
 use prost_types::Any;
@@ -291,46 +292,77 @@ async fn wait(args: &RunArgs, id: &str) -> Result<serde_json::Value, Failure> {
     }
 }
 
-/// Arguments of `dispatch serve`.
+/// Arguments of `dispatch serve`. Each flag overrides the variable it
+/// names; the configuration is then read and checked as every endpoint's is
+/// (`EndpointConfig`): a bad key, or no key at an endpoint that is neither
+/// loopback nor `bridge://` without `DISPATCH_ALLOW_UNVERIFIED=1`, stops it.
 #[derive(Args, Debug)]
 pub(crate) struct ServeArgs {
-    /// The address to listen on.
-    #[arg(long, env = "DISPATCH_ENDPOINT_ADDR", default_value = "127.0.0.1:8000")]
-    listen: String,
+    /// The address to listen on (`DISPATCH_ENDPOINT_ADDR`; default
+    /// 127.0.0.1:8000).
+    #[arg(long)]
+    listen: Option<String>,
     /// The endpoint's public URL, given to its functions to call each other
-    /// (default: `http://` and the listen address).
-    #[arg(long, env = "DISPATCH_ENDPOINT_URL")]
+    /// (`DISPATCH_ENDPOINT_URL`; default: `http://` and the listen address).
+    #[arg(long)]
     url: Option<String>,
-    /// The public key requests must be signed with (PEM or base64 text, or a
-    /// file holding it); empty or absent: requests are not verified.
-    #[arg(long, env = "DISPATCH_VERIFICATION_KEY", hide_env_values = true)]
+    /// The public key requests must be signed with, as PEM or base64 text or
+    /// a file holding it (`DISPATCH_VERIFICATION_KEY`).
+    #[arg(long)]
     verification_key: Option<String>,
 }
 
 /// `dispatch serve`: the demo functions, until Ctrl-C or SIGTERM.
 pub(crate) async fn serve(args: ServeArgs) -> Outcome {
-    let key = match args.verification_key.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(text) => Some(crate::keys::read_verifying_key(text)?),
+    let key_text = match args.verification_key.as_deref() {
+        Some(text_or_path) => Some(crate::keys::key_text_or_file(text_or_path)?.0),
+        None => None,
     };
-    let listener = TcpListener::bind(&args.listen)
+    let url_given = args.url.is_some() || std::env::var_os("DISPATCH_ENDPOINT_URL").is_some();
+    let listen_flag = args.listen.clone();
+    let config = EndpointConfig::from_lookup(|name| {
+        let flag = match name {
+            "DISPATCH_ENDPOINT_ADDR" => listen_flag.clone(),
+            "DISPATCH_ENDPOINT_URL" => args.url.clone(),
+            "DISPATCH_VERIFICATION_KEY" => key_text.clone(),
+            _ => None,
+        };
+        flag.map(Into::into)
+            .or_else(|| std::env::var_os(name))
+            .or_else(|| {
+                // Without a URL, the endpoint is reached at its listen address.
+                (name == "DISPATCH_ENDPOINT_URL").then(|| {
+                    let addr = listen_flag
+                        .clone()
+                        .or_else(|| std::env::var("DISPATCH_ENDPOINT_ADDR").ok())
+                        .unwrap_or_else(|| DEFAULT_ENDPOINT_ADDR.to_owned());
+                    format!("http://{addr}").into()
+                })
+            })
+    })
+    .map_err(|e| Failure::error(e.to_string()))?;
+    let listener = TcpListener::bind(&config.addr)
         .await
-        .map_err(|e| Failure::error(format!("cannot listen on {}: {e}", args.listen)))?;
+        .map_err(|e| Failure::error(format!("cannot listen on {}: {e}", config.addr)))?;
     let address = listener
         .local_addr()
         .map_err(|e| Failure::error(format!("no local address: {e}")))?;
-    let url = args.url.unwrap_or_else(|| format!("http://{address}"));
+    let mut config = config;
+    if !url_given {
+        // The port may have been 0: name the one actually bound.
+        config.url = format!("http://{address}");
+    }
     eprintln!(
-        "demo endpoint on http://{address} (DISPATCH_ENDPOINT_URL={url}), signatures {}",
-        if key.is_some() {
+        "demo endpoint on http://{address} (DISPATCH_ENDPOINT_URL={}), signatures {}",
+        config.url,
+        if config.verification_key.is_some() {
             "verified"
         } else {
             "not verified"
         }
     );
-    Endpoint::new(demo::registry())
-        .endpoint_url(Some(url))
-        .verification_key(key)
+    Endpoint::from_config(demo::registry(), &config)
+        .map_err(|e| Failure::error(e.to_string()))?
         .serve(listener, shutdown_signal())
         .await
         .map_err(|e| Failure::error(format!("the endpoint stopped: {e}")))?;

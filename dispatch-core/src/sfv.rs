@@ -1185,21 +1185,22 @@ fn write_integer(w: &mut impl Write, value: i64) -> fmt::Result {
     w.write_str(core::str::from_utf8(text).map_err(|_| fmt::Error)?)
 }
 
-/// Writes parameters in canonical form (RFC 8941's duplicate rule applied).
-pub fn write_parameters(w: &mut impl Write, params: &Parameters<'_>) -> fmt::Result {
+/// Writes parameters in canonical form (RFC 8941's duplicate rule applied);
+/// the public way is `Parameters`' `Display`.
+pub(crate) fn write_parameters(w: &mut impl Write, params: &Parameters<'_>) -> fmt::Result {
     params
         .iter()
         .try_for_each(|(key, value)| write_parameter(w, key, &value))
 }
 
 /// Writes an item in canonical form.
-pub fn write_item(w: &mut impl Write, item: &Item<'_>) -> fmt::Result {
+pub(crate) fn write_item(w: &mut impl Write, item: &Item<'_>) -> fmt::Result {
     write_bare_item(w, &item.bare)?;
     write_parameters(w, &item.params)
 }
 
 /// Writes an inner list with its parameters in canonical form.
-pub fn write_inner_list(w: &mut impl Write, list: &InnerList<'_>) -> fmt::Result {
+pub(crate) fn write_inner_list(w: &mut impl Write, list: &InnerList<'_>) -> fmt::Result {
     match list.canonical {
         // The parser found the source already canonical: the same bytes.
         Some(text) => w.write_str(text),

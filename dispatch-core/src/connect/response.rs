@@ -30,7 +30,7 @@ pub struct ResponseError<'b, const M: usize> {
     pub message_truncated: bool,
     /// Details of a valid body.
     pub details: heapless::Vec<DecodedDetail<'b>, MAX_DETAILS>,
-    /// Details dropped for lack of room (see [`DecodedError::skipped_details`]).
+    /// Details dropped for lack of room (see [`DecodedError::skipped_details`](super::DecodedError::skipped_details)).
     pub skipped_details: usize,
 }
 

@@ -20,7 +20,7 @@ pub fn write_public_key_base64<W: fmt::Write + ?Sized>(
 }
 
 /// Writes `key` as a PEM SubjectPublicKeyInfo block
-/// ([`PUBLIC_KEY_PEM_LEN`] bytes, LF line ends, final LF included).
+/// ([`PUBLIC_KEY_PEM_LEN`](super::PUBLIC_KEY_PEM_LEN) bytes, LF line ends, final LF included).
 ///
 /// ```
 /// use dispatch_core::key::{parse_public_key, write_public_key_pem};
@@ -51,7 +51,7 @@ pub fn write_public_key_pem<W: fmt::Write + ?Sized>(
 }
 
 /// Writes `key` as a PEM PKCS#8 (v1, seed only) block
-/// ([`PRIVATE_KEY_PEM_LEN`] bytes, LF line ends, final LF included), the
+/// ([`PRIVATE_KEY_PEM_LEN`](super::PRIVATE_KEY_PEM_LEN) bytes, LF line ends, final LF included), the
 /// form OpenSSL writes.
 ///
 /// The local buffers are overwritten afterwards (best effort); wiping `out`

@@ -8,7 +8,7 @@ use crate::sfv::{BareItem, InnerList, Item, MAX_INNER_LIST_ITEMS, SliceWriter};
 /// A covered component this crate can derive.
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Component<'a> {
+pub(crate) enum Component<'a> {
     /// `@method`: the method, upper-cased.
     Method,
     /// `@authority`: the authority, lower-cased, port kept as given.
@@ -28,7 +28,7 @@ pub enum Component<'a> {
 /// Why a component identifier cannot be used.
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ComponentFault {
+pub(crate) enum ComponentFault {
     /// Not a String, not lower-case, empty, not a field name, or with parameters.
     Malformed,
     /// A derived component (`@…`) this crate does not support.
@@ -38,7 +38,7 @@ pub enum ComponentFault {
 impl<'a> Component<'a> {
     /// The component an inner-list item names. Component parameters (`sf`,
     /// `key`, `bs`, `req`, `tr`) are not supported and make it malformed.
-    pub fn from_item(item: &Item<'a>) -> Result<Self, ComponentFault> {
+    pub(crate) fn from_item(item: &Item<'a>) -> Result<Self, ComponentFault> {
         let BareItem::String(name) = item.bare else {
             return Err(ComponentFault::Malformed);
         };
@@ -50,7 +50,7 @@ impl<'a> Component<'a> {
     }
 
     /// The component called `name`.
-    pub fn from_name(name: &'a str) -> Result<Self, ComponentFault> {
+    pub(crate) fn from_name(name: &'a str) -> Result<Self, ComponentFault> {
         if name.is_empty() || name.bytes().any(|b| b.is_ascii_uppercase()) {
             return Err(ComponentFault::Malformed);
         }
@@ -86,7 +86,7 @@ impl<'a> Component<'a> {
     }
 
     /// The component identifier's name.
-    pub const fn name(&self) -> &'a str {
+    pub(crate) const fn name(&self) -> &'a str {
         match self {
             Component::Method => "@method",
             Component::Authority => "@authority",
@@ -103,8 +103,11 @@ impl<'a> Component<'a> {
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BaseError {
-    /// A component identifier cannot be used.
-    Component(ComponentFault),
+    /// A component identifier is malformed: not a lower-case String naming
+    /// a field or a derived component, or with parameters.
+    MalformedComponent,
+    /// A derived component (`@…`) this crate does not support.
+    UnsupportedComponent,
     /// A component is listed twice.
     Duplicate,
     /// A covered field is absent from the request.
@@ -119,10 +122,8 @@ pub enum BaseError {
 impl core::fmt::Display for BaseError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(match self {
-            BaseError::Component(ComponentFault::Malformed) => {
-                "a component identifier is malformed"
-            }
-            BaseError::Component(_) => "a derived component is not supported",
+            BaseError::MalformedComponent => "a component identifier is malformed",
+            BaseError::UnsupportedComponent => "a derived component is not supported",
             BaseError::Duplicate => "a component is listed twice",
             BaseError::FieldMissing => "a covered field is absent",
             BaseError::InvalidValue => "a component value holds a character a base cannot carry",
@@ -132,6 +133,15 @@ impl core::fmt::Display for BaseError {
 }
 
 impl core::error::Error for BaseError {}
+
+impl From<ComponentFault> for BaseError {
+    fn from(fault: ComponentFault) -> Self {
+        match fault {
+            ComponentFault::Malformed => BaseError::MalformedComponent,
+            ComponentFault::Unsupported => BaseError::UnsupportedComponent,
+        }
+    }
+}
 
 /// The default capacity for a signature base, in bytes.
 pub const DEFAULT_BASE_CAPACITY: usize = 4096;
@@ -170,7 +180,7 @@ pub(crate) fn identify_components<'l>(
 ) -> Result<usize, BaseError> {
     let mut count = 0;
     for item in signature_params.items() {
-        let component = Component::from_item(&item).map_err(BaseError::Component)?;
+        let component = Component::from_item(&item).map_err(BaseError::from)?;
         let earlier = components.get(..count).unwrap_or_default();
         if earlier.iter().any(|c| c.name() == component.name()) {
             return Err(BaseError::Duplicate);
@@ -307,5 +317,36 @@ mod tests {
             assert_eq!(component.line_prefix(), Some(expected.as_str()));
         }
         assert_eq!(Component::Field("a").line_prefix(), None);
+    }
+
+    #[test]
+    fn every_derived_component_is_recognised_by_name() {
+        let derived = [
+            ("@method", Component::Method),
+            ("@authority", Component::Authority),
+            ("@path", Component::Path),
+            ("@query", Component::Query),
+            ("@target-uri", Component::TargetUri),
+            ("@scheme", Component::Scheme),
+        ];
+        for (name, component) in derived {
+            assert_eq!(Component::from_name(name), Ok(component), "{name}");
+            assert_eq!(component.name(), name);
+        }
+        assert_eq!(
+            Component::from_name("content-type"),
+            Ok(Component::Field("content-type"))
+        );
+        assert_eq!(
+            Component::from_name("@request-target"),
+            Err(ComponentFault::Unsupported)
+        );
+        for malformed in ["", "Content-Type", "@Method", "a b", "a:b"] {
+            assert_eq!(
+                Component::from_name(malformed),
+                Err(ComponentFault::Malformed),
+                "{malformed:?}"
+            );
+        }
     }
 }

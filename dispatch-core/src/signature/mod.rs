@@ -49,7 +49,7 @@ mod request;
 mod sign;
 mod verify;
 
-pub use base::{BaseError, Component, ComponentFault, DEFAULT_BASE_CAPACITY, write_signature_base};
+pub use base::{BaseError, DEFAULT_BASE_CAPACITY, write_signature_base};
 pub use error::{Malformed, VerifyError};
 pub use request::{BorrowedRequest, RequestView};
 pub use sign::{

@@ -62,6 +62,10 @@ use crate::http::PublicUrl;
 use crate::layer::VerifyLayer;
 use service::Shared;
 
+/// The paths of `FunctionService`'s other methods, in axum's route syntax.
+#[cfg(feature = "axum")]
+const FUNCTION_SERVICE_PATHS: &str = "/dispatch.sdk.v1.FunctionService/{*method}";
+
 /// A function registry with the settings to serve it; see the [module](self).
 #[derive(Clone, Debug)]
 pub struct Endpoint {
@@ -157,10 +161,14 @@ impl Endpoint {
     }
 
     /// An axum `Router` with the endpoint at [`RUN_PATH`], to merge into an
-    /// application's router.
+    /// application's router. Every other path of `FunctionService` reaches
+    /// the endpoint too, so that it answers them as the other hosts do (404
+    /// `unimplemented`); the application keeps every other path.
     #[cfg(feature = "axum")]
     pub fn router(&self) -> axum::Router {
-        axum::Router::new().route_service(RUN_PATH, self.service())
+        axum::Router::new()
+            .route_service(RUN_PATH, self.service())
+            .route_service(FUNCTION_SERVICE_PATHS, self.service())
     }
 
     /// Serves HTTP/1.1 and HTTP/2 (cleartext) connections from `listener`

@@ -1222,28 +1222,22 @@ fn serialize_inner_list(w: &mut impl Write, list: &InnerList<'_>) -> fmt::Result
     write_parameters(w, &list.params)
 }
 
-impl fmt::Display for BareItem<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_bare_item(f, self)
-    }
+/// `Display` is each value's canonical serialization, by its writer.
+macro_rules! display_by {
+    ($($type:ident => $writer:ident),* $(,)?) => {$(
+        impl fmt::Display for $type<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                $writer(f, self)
+            }
+        }
+    )*};
 }
 
-impl fmt::Display for Parameters<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_parameters(f, self)
-    }
-}
-
-impl fmt::Display for Item<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_item(f, self)
-    }
-}
-
-impl fmt::Display for InnerList<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_inner_list(f, self)
-    }
+display_by! {
+    BareItem => write_bare_item,
+    Parameters => write_parameters,
+    Item => write_item,
+    InnerList => write_inner_list,
 }
 
 impl fmt::Display for Member<'_> {

@@ -168,7 +168,7 @@ impl PublicUrl {
 /// `Content-Type: application/json` and the Connect error JSON the core
 /// writes. The one place refusals are logged: signature refusals at `info`
 /// (they may be attacks), the rest at `debug`.
-pub(crate) fn refusal_response<B: From<Bytes>>(refusal: &Refusal<'_>) -> Response<B> {
+pub(crate) fn refusal_response<B: From<Bytes>>(refusal: &Refusal<'_>, close: Close) -> Response<B> {
     if matches!(refusal, Refusal::Signature(_)) {
         tracing::info!(
             reason = refusal.reason(),
@@ -193,7 +193,33 @@ pub(crate) fn refusal_response<B: From<Bytes>>(refusal: &Refusal<'_>) -> Respons
     if let Some((name, value)) = refusal.header() {
         headers.insert(name, HeaderValue::from_static(value));
     }
+    if close == Close::Connection {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     response
+}
+
+/// Whether an answer ends its HTTP/1.1 connection: when the request's body
+/// was not read to its end, the connection cannot carry another request,
+/// and the client is told so (hyper closes it once the answer is flushed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Close {
+    /// The connection stays open for the next request.
+    KeepAlive,
+    /// `Connection: close`.
+    Connection,
+}
+
+impl Close {
+    /// `Connection` for an HTTP/1 request whose body was left unread;
+    /// HTTP/2 streams end on their own.
+    pub(crate) fn unless_drained(version: http::Version, drained: bool) -> Close {
+        if drained || version >= http::Version::HTTP_2 {
+            Close::KeepAlive
+        } else {
+            Close::Connection
+        }
+    }
 }
 
 #[cfg(test)]

@@ -21,6 +21,12 @@
 //!
 //! Without a verification key, requests are not checked, but the body limit
 //! and the read timeout still apply.
+//!
+//! A refusal decided before the body is read (401 or 403 from the headers)
+//! first reads and drops the body, up to the body limit and within the read
+//! timeout, so that an HTTP/1.1 client still writing it reads the answer and
+//! keeps its connection; a body that cannot be drained so (413, a stalled
+//! client) is answered with `Connection: close`.
 
 use core::task::{Context, Poll};
 use core::time::Duration;
@@ -37,7 +43,7 @@ use dispatch_core::run::{self, BodyCheck, DEFAULT_BODY_LIMIT, Refusal};
 use dispatch_core::signature::{Policy, VerifiedHeaders, verify_headers};
 use ed25519_dalek::VerifyingKey;
 
-use crate::http::{HttpRequestView, PublicUrl, refusal_response};
+use crate::http::{Close, HttpRequestView, PublicUrl, refusal_response};
 use crate::{BoxError, BoxFuture, unix_now};
 
 /// The default time a client may take to send each part of a body.
@@ -169,21 +175,76 @@ impl VerifyLayer {
 
     /// Verifies the signature headers, then reads the body through the
     /// core's [`BodyCheck`] under the read timeout: the body, or the
-    /// refusal to answer.
+    /// refusal to answer and whether the body was read to its end (see
+    /// [`VerifyLayer::discard`]).
     pub(crate) async fn read_verified<B>(
         &self,
         parts: &http::request::Parts,
         body: B,
         content_length: Option<u64>,
-    ) -> Result<Bytes, Refusal<'static>>
+    ) -> Result<Bytes, Refused>
     where
         B: Body,
         B::Error: Into<BoxError>,
     {
-        let verified = self.verify_headers(parts)?;
+        let verified = match self.verify_headers(parts) {
+            Ok(verified) => verified,
+            Err(refusal) => {
+                let drained = self.discard(body, content_length).await;
+                return Err(Refused { refusal, drained });
+            }
+        };
         let check = BodyCheck::new(self.limit(), verified);
-        read_body(body, check, content_length, self.config.read_timeout).await
+        read_body(body, check, content_length, self.config.read_timeout)
+            .await
+            .map_err(|refusal| Refused {
+                // Only a digest that does not match comes after the end.
+                drained: matches!(refusal, Refusal::Signature(_)),
+                refusal,
+            })
     }
+
+    /// Reads and drops a body the answer will not use, so that an HTTP/1.1
+    /// client still writing it reads the refusal and can send its next
+    /// request on the same connection. It reads at most the body limit, for
+    /// at most the read timeout in all; whether it reached the body's end
+    /// (if not, the answer closes the connection).
+    pub(crate) async fn discard<B>(&self, body: B, content_length: Option<u64>) -> bool
+    where
+        B: Body,
+        B::Error: Into<BoxError>,
+    {
+        let limit = self.limit();
+        if content_length.is_some_and(|length| length > limit as u64) {
+            return false;
+        }
+        let Some(timeout) = self.config.read_timeout else {
+            return false; // no bound on the time a client may take
+        };
+        let drain = async {
+            let mut body = core::pin::pin!(body);
+            let mut read = 0usize;
+            while let Some(frame) = body.frame().await {
+                let Ok(frame) = frame else { return false };
+                if let Some(data) = frame.data_ref() {
+                    read = read.saturating_add(data.remaining());
+                    if read > limit {
+                        return false;
+                    }
+                }
+            }
+            true
+        };
+        tokio::time::timeout(timeout, drain).await.unwrap_or(false)
+    }
+}
+
+/// A refusal, and whether the request's body was read to its end: if it was
+/// not, an HTTP/1.1 answer closes the connection (`Connection: close`).
+#[derive(Debug)]
+pub(crate) struct Refused {
+    pub(crate) refusal: Refusal<'static>,
+    pub(crate) drained: bool,
 }
 
 /// Reads `body` frame by frame through `check`, waiting at most `timeout`
@@ -276,7 +337,10 @@ where
             let view = HttpRequestView::from_parts(&parts, layer.public());
             let read = match run::check_content_length(&view, layer.limit()) {
                 Ok(length) => layer.read_verified(&parts, body, length).await,
-                Err(refusal) => Err(refusal),
+                Err(refusal) => Err(Refused {
+                    refusal,
+                    drained: false,
+                }),
             };
             match read {
                 Ok(body) => {
@@ -287,7 +351,10 @@ where
                         .call(Request::from_parts(parts, Full::new(body)))
                         .await
                 }
-                Err(refusal) => Ok(refusal_response(&refusal)),
+                Err(refused) => Ok(refusal_response(
+                    &refused.refusal,
+                    Close::unless_drained(parts.version, refused.drained),
+                )),
             }
         })
     }

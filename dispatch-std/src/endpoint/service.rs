@@ -21,7 +21,7 @@ use tracing::Instrument;
 use super::body::ResponseBody;
 use super::function::{Directive, FunctionError, Resume, Run};
 use super::registry::Registry;
-use crate::http::{HttpRequestView, refusal_response};
+use crate::http::{Close, HttpRequestView, refusal_response};
 use crate::json::ProtoJson;
 use crate::layer::VerifyLayer;
 use crate::{BoxError, BoxFuture};
@@ -110,7 +110,15 @@ impl EndpointService {
         };
         let head = match head {
             Ok(head) => head,
-            Err(refusal) => return refuse(transport, &refusal),
+            Err(refusal) => {
+                // A length over the limit (or unreadable) is not drained.
+                let drained = match run::check_content_length(&routed, rpc.limit()) {
+                    Ok(length) => self.shared.verify.discard(body, length).await,
+                    Err(_) => false,
+                };
+                let close = Close::unless_drained(parts.version, drained);
+                return refuse_closing(transport, &refusal, close);
+            }
         };
         let body = match self
             .shared
@@ -119,7 +127,10 @@ impl EndpointService {
             .await
         {
             Ok(body) => body,
-            Err(refusal) => return refuse(transport, &refusal),
+            Err(refused) => {
+                let close = Close::unless_drained(parts.version, refused.drained);
+                return refuse_closing(transport, &refused.refusal, close);
+            }
         };
         let message = match transport {
             Transport::Connect => Ok(&body[..]),
@@ -240,11 +251,22 @@ fn is_grpc<B>(request: &Request<B>) -> bool {
 
 /// The answer to a refusal, framed for the transport.
 fn refuse(transport: Transport, refusal: &Refusal<'_>) -> Response<ResponseBody> {
+    refuse_closing(transport, refusal, Close::KeepAlive)
+}
+
+/// [`refuse`], closing an HTTP/1.1 connection whose request body was left
+/// unread.
+fn refuse_closing(
+    transport: Transport,
+    refusal: &Refusal<'_>,
+    close: Close,
+) -> Response<ResponseBody> {
     match transport {
-        Transport::Connect => refusal_response(refusal),
+        Transport::Connect => refusal_response(refusal, close),
         Transport::Grpc => {
-            // A trailers-only response: the status in the headers, no body.
-            let mut response = refusal_response::<ResponseBody>(refusal);
+            // A trailers-only response: the status in the headers, no body
+            // (gRPC is HTTP/2 only: nothing to close).
+            let mut response = refusal_response::<ResponseBody>(refusal, Close::KeepAlive);
             *response.status_mut() = StatusCode::OK;
             *response.body_mut() = ResponseBody::default();
             let headers = response.headers_mut();

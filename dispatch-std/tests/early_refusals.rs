@@ -18,6 +18,15 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const ROUNDS: usize = 30;
+
+/// A name, method, path, extra headers and the status expected.
+type Case = (
+    &'static str,
+    &'static str,
+    &'static str,
+    Vec<(String, String)>,
+    u16,
+);
 /// Large enough that the client is still writing when a server that did not
 /// read would already have answered.
 const BODY_LEN: usize = 1 << 20;
@@ -150,7 +159,7 @@ async fn a_refusal_from_the_headers_reaches_a_client_still_writing() {
             ),
         ]
     };
-    let cases: Vec<(&str, &str, &str, Vec<(String, String)>, u16)> = vec![
+    let cases: Vec<Case> = vec![
         ("unsigned", "POST", RUN_PATH, vec![], 401),
         ("expired", "POST", RUN_PATH, expired, 403),
         (

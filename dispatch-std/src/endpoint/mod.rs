@@ -48,6 +48,9 @@ pub use registry::{FunctionResult, Registry};
 pub use service::EndpointService;
 
 pub use crate::BoxFuture;
+pub use crate::serve::{
+    DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
+};
 pub use dispatch_core::connect::RUN_PATH;
 
 use core::future::Future;
@@ -81,6 +84,8 @@ impl Endpoint {
                 registry,
                 verify: VerifyLayer::new(None),
                 endpoint_url: None,
+                max_connections: DEFAULT_MAX_CONNECTIONS,
+                idle_timeout: DEFAULT_IDLE_TIMEOUT,
             }),
         }
     }
@@ -146,6 +151,22 @@ impl Endpoint {
         self.verify(|layer| layer.read_timeout(timeout))
     }
 
+    /// The most connections [`Endpoint::serve`] keeps open (default
+    /// [`DEFAULT_MAX_CONNECTIONS`]): past it, the connection idle the
+    /// longest is closed to make room, or the new one when all are busy.
+    pub fn max_connections(mut self, connections: usize) -> Self {
+        Arc::make_mut(&mut self.shared).max_connections = connections.max(1);
+        self
+    }
+
+    /// How long [`Endpoint::serve`] keeps a connection open with no request
+    /// in flight (default [`DEFAULT_IDLE_TIMEOUT`]). A new connection must
+    /// send its first request head within the read timeout.
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        Arc::make_mut(&mut self.shared).idle_timeout = timeout;
+        self
+    }
+
     /// The registered functions.
     pub fn registry(&self) -> &Registry {
         &self.shared.registry
@@ -183,9 +204,10 @@ impl Endpoint {
             tracing::info!(%address, functions = ?self.shared.registry, "dispatch endpoint listening");
         }
         let options = crate::serve::ServeOptions {
-            name: "dispatch endpoint",
             header_read_timeout: self.shared.verify.timeout(),
-            shutdown_grace: None,
+            idle_timeout: self.shared.idle_timeout,
+            max_connections: self.shared.max_connections,
+            ..crate::serve::ServeOptions::new("dispatch endpoint")
         };
         crate::serve::serve_connections(self.service(), listener, shutdown, options).await
     }

@@ -32,6 +32,9 @@ pub(crate) struct Shared {
     pub(crate) registry: Registry,
     pub(crate) verify: VerifyLayer,
     pub(crate) endpoint_url: Option<Arc<str>>,
+    /// How [`Endpoint::serve`](super::Endpoint::serve) treats connections.
+    pub(crate) max_connections: usize,
+    pub(crate) idle_timeout: Duration,
 }
 
 /// The endpoint as one tower service, for Connect (HTTP/1.1 and HTTP/2) and

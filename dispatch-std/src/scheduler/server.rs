@@ -300,10 +300,9 @@ pub(super) async fn serve(
         tracing::info!(target: "dispatch::scheduler", %address, "dispatch scheduler listening");
     }
     let options = crate::serve::ServeOptions {
-        name: "dispatch scheduler",
-        header_read_timeout: Some(Duration::from_secs(30)),
         // Wait requests can be long: give requests in flight a bounded grace.
         shutdown_grace: Some(Duration::from_secs(5)),
+        ..crate::serve::ServeOptions::new("dispatch scheduler")
     };
     crate::serve::serve_connections(service, listener, shutdown, options).await
 }

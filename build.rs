@@ -33,7 +33,7 @@ fn main() -> Result<(), Box<dyn core::error::Error>> {
         .btree_map(["."])
         // `prost::Name` on every message: its full name, for the JSON codec's
         // registry look-ups, and its `Any` type URL, with the domain dispatch-py
-        // uses for the protocol's own types (wire.md section 5).
+        // uses for the protocol's own types (docs/protocol/validation.md).
         .enable_type_names()
         .type_name_domain([".dispatch.sdk"], "buf.build/stealthrocket/dispatch-proto")
         // prost's derive writes a oneof at the place of its lowest field

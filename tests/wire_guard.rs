@@ -96,7 +96,7 @@ fn embedded_descriptor_set_matches_proto() {
 }
 
 /// Spot checks of the committed lock against the fact sheet
-/// (/work/shared/spec/wire.md, sections 1 to 3).
+/// (docs/protocol/validation.md).
 #[test]
 fn wire_lock_agrees_with_wire_md() {
     let lock = committed_lock();

@@ -1,7 +1,7 @@
 //! The `dispatch.sdk.v1.Status` of a run, and the rules around it: which
 //! statuses the scheduler retries (temporary) and which it does not
 //! (permanent), the HTTP status to Status table both SDKs share, and
-//! dispatch-go's Connect code to Status table (connect.md §4 and 1.5).
+//! dispatch-go's Connect code to Status table (docs/protocol/connect.md).
 //!
 //! The generated enum lives in `dispatch-proto`, which needs `alloc`, so this
 //! module has its own mirror, [`Status`], with the same values. With the
@@ -198,7 +198,7 @@ impl Status {
     }
 
     /// The status of a failed Connect call, by its code: dispatch-go's
-    /// `connectErrorStatus` (connect.md 1.5). A code outside the protocol
+    /// `connectErrorStatus` (docs/protocol/connect.md). A code outside the protocol
     /// cannot occur here; dispatch-go maps one to `PERMANENT_ERROR`.
     pub const fn from_connect_code(code: Code) -> Status {
         match code {
@@ -336,7 +336,7 @@ mod tests {
         assert_eq!(Status::from_http_status(500), Status::TemporaryError);
         assert_eq!(Status::from_http_status(599), Status::TemporaryError);
         assert_eq!(Status::from_http_status(u16::MAX), Status::Unspecified);
-        // The statuses with a mapping of their own (connect.md 1.5).
+        // The statuses with a mapping of their own (docs/protocol/connect.md).
         for (http, status) in [
             (400, Status::InvalidArgument),
             (401, Status::Unauthenticated),

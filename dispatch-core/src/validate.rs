@@ -1,4 +1,4 @@
-//! The protocol's validation rules, in code (wire.md section 4).
+//! The protocol's validation rules, in code (docs/protocol/validation.md).
 //!
 //! The upstream `.proto` files express these with protovalidate options; this
 //! project's `.proto` files carry them as comments, and these functions

@@ -1,4 +1,4 @@
-//! The verification policy (spec `signing.md` §8), check by check: each reason
+//! The verification policy (docs/protocol/verification.md), check by check: each reason
 //! with its status, and which check wins when several fail.
 
 use dispatch_core::sfv::{BareItem, SfString, Token};

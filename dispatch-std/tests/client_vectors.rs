@@ -19,7 +19,7 @@ fn client_for(server: &TestServer) -> Client {
         .unwrap()
 }
 
-/// connect.md 1.5, HTTP status to code, for responses without a Connect
+/// docs/protocol/connect.md, HTTP status to code, for responses without a Connect
 /// error body (written out here from the spec, independently of the core).
 fn spec_code_for_status(status: u16) -> &'static str {
     match status {
@@ -97,7 +97,7 @@ async fn client_http_vectors() {
         let body = hex(response["body_hex"].as_str().unwrap());
         let content_type = response["content_type"].as_str().unwrap_or("");
         if status == 401 {
-            // connect.md 7: name the variable, show at most 3 characters of the key.
+            // docs/protocol/connect.md: name the variable, show at most 3 characters of the key.
             assert!(
                 matches!(err, ClientError::Unauthenticated { .. }),
                 "{id}: {err:?}"
@@ -116,7 +116,7 @@ async fn client_http_vectors() {
             }
         } else {
             // No Connect body: dispatch-py says `unknown` with the raw bytes;
-            // this project infers the code from the status (connect.md 7) and
+            // this project infers the code from the status (docs/protocol/connect.md) and
             // quotes the body.
             assert_eq!(
                 err.code().name(),

@@ -1,5 +1,5 @@
 //! The Run endpoint over real sockets on 127.0.0.1, without signatures:
-//! routing, codecs, the connect.md §7 server rules, function outcomes, polls
+//! routing, codecs, the server rules of docs/protocol/connect.md, function outcomes, polls
 //! and resumes, body limits, read timeouts, `Connect-Timeout-Ms`, shutdown.
 
 mod endpoint_support;

@@ -1,5 +1,5 @@
 //! Differential verification: dispatch-core's verifier against the reference
-//! verifier (`dispatch_fuzz::reference`, written from spec `signing.md` §8
+//! verifier (`dispatch_fuzz::reference`, written from docs/protocol/verification.md
 //! with its own RFC 8941 parser), on mutations of the vector requests.
 //!
 //! They must agree on accept or reject and on the status (401 or 403). With

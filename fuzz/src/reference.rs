@@ -1,6 +1,6 @@
 //! A reference verifier, written only for differential fuzzing.
 //!
-//! It implements spec `signing.md` §8 directly, in plain allocating code with
+//! It implements docs/protocol/verification.md directly, in plain allocating code with
 //! its own small RFC 8941 parser. It shares no code with dispatch-core's
 //! `sfv` or `signature` modules: when the two disagree, one of them is wrong.
 

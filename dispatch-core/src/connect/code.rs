@@ -128,7 +128,7 @@ impl Code {
         ALL_CODES.get(index).copied()
     }
 
-    /// The HTTP status a server sends with this code (connect.md 1.5).
+    /// The HTTP status a server sends with this code (docs/protocol/connect.md).
     pub const fn http_status(self) -> u16 {
         match self {
             Code::Canceled => 499,
@@ -146,7 +146,7 @@ impl Code {
     }
 
     /// The code a client infers from the HTTP status of a response that
-    /// carries no valid Connect error body (connect.md 1.5).
+    /// carries no valid Connect error body (docs/protocol/connect.md).
     ///
     /// This is *not* the inverse of [`Code::http_status`]: `400` gives
     /// `internal`, `404` gives `unimplemented`, and so on.

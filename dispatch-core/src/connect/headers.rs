@@ -105,7 +105,7 @@ impl core::error::Error for ProtocolVersionError {}
 /// Checks a request's `Connect-Protocol-Version` header (`None` when absent).
 ///
 /// A present value must be exactly `1`; an absent header is accepted unless
-/// `required` (servers *may* require it, connect.md 1.1).
+/// `required` (servers *may* require it, docs/protocol/connect.md).
 pub fn check_protocol_version(
     value: Option<&str>,
     required: bool,

@@ -49,7 +49,7 @@ impl<'b, const M: usize> ResponseError<'b, M> {
 
 /// Classifies a unary response from its HTTP status, `Content-Type` (`""`
 /// when absent) and body, for a request sent with `request_codec`
-/// (connect.md 1.3 and 1.5).
+/// (docs/protocol/connect.md).
 ///
 /// * 200 with the request's codec: `Ok(())`, the body is the message.
 /// * 200 with a content type not starting `application/`: `unknown`;
@@ -121,7 +121,7 @@ fn has_application_prefix(content_type: &str) -> bool {
 /// Checks a response's `Content-Encoding` (`None` when absent) against the
 /// encodings the client can undo; `identity` is always accepted.
 ///
-/// A response in any other encoding surfaces as `internal` (connect.md 1.3).
+/// A response in any other encoding surfaces as `internal` (docs/protocol/connect.md).
 pub fn check_response_encoding(encoding: Option<&str>, supported: &[&str]) -> Result<(), Code> {
     match encoding.map(str::trim) {
         None | Some("") => Ok(()),

@@ -34,7 +34,7 @@ impl fmt::Display for Malformed {
 }
 
 /// Why a request's signature was refused. Each variant is one check of the
-/// policy (spec `signing.md` §8), in the order the checks run.
+/// policy (docs/protocol/verification.md), in the order the checks run.
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VerifyError {

@@ -1,7 +1,7 @@
 //! RFC 9421 HTTP message signatures, as Dispatch uses them: a request view,
 //! the signature base, verification per the project's policy, and signing.
 //!
-//! Verification runs the checks of spec `signing.md` §8 in order and stops at
+//! Verification runs the checks of docs/protocol/verification.md in order and stops at
 //! the first failure, which is a [`VerifyError`] carrying the policy's reason
 //! name, the HTTP status (401 or 403), the Connect code and a message. Nothing
 //! is allocated, and time is a parameter.

@@ -1,5 +1,5 @@
 //! Verification of a signed request, exactly per the project's policy
-//! (spec `signing.md` §8): every check in its order, the first failure wins.
+//! (docs/protocol/verification.md): every check in its order, the first failure wins.
 
 use ed25519_dalek::{Signature, VerifyingKey};
 

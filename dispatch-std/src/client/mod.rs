@@ -20,7 +20,7 @@
 //! # }
 //! ```
 //!
-//! What it does, per `connect.md` sections 3.1 and 7:
+//! What it does, per docs/protocol/connect.md:
 //! * sends `Authorization: Bearer <key>`, `Content-Type: application/proto`,
 //!   `Connect-Protocol-Version: 1` and `Connect-Timeout-Ms` (the configured
 //!   timeout, 5000 by default, as dispatch-py);

@@ -8,7 +8,7 @@
 //!   signed with the scheduler's Ed25519 key (label `dispatch`, the five
 //!   covered components, a sha-512 `Content-Digest`), as the hosted service
 //!   signs;
-//! * a temporary status (connect.md §4), a transport failure or a timeout is
+//! * a temporary status (docs/protocol/connect.md), a transport failure or a timeout is
 //!   retried with exponential backoff and jitter, up to the retry policy's
 //!   number of attempts; a permanent status ends the run;
 //! * a tail call replaces the function (same dispatch id) and runs at once;

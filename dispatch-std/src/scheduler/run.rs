@@ -205,7 +205,7 @@ async fn drive(inner: &Arc<Inner>, id: &str, call: pb::Call, lineage: Lineage) -
     }
 }
 
-/// What to do after a Run response (connect.md §3.3 and §4).
+/// What to do after a Run response (docs/protocol/connect.md).
 fn step_of(response: pb::RunResponse) -> Step {
     use pb::run_response::Directive;
     let status = Status::from_number(response.status).unwrap_or(Status::Unspecified);

@@ -109,10 +109,9 @@ fn check(v: &serde_json::Value) -> Result<(), String> {
 /// key exactly when the result is ok.
 fn check_result_shape(result: &serde_json::Value, extra: &[&str]) -> Result<(), String> {
     let obj = result.as_object().ok_or("not an object")?;
-    if let Some(unknown) = obj
-        .keys()
-        .find(|k| !["result", "public_raw_b64"].contains(&k.as_str()) && !extra.contains(&k.as_str()))
-    {
+    if let Some(unknown) = obj.keys().find(|k| {
+        !["result", "public_raw_b64"].contains(&k.as_str()) && !extra.contains(&k.as_str())
+    }) {
         return Err(format!("unknown field {unknown:?}"));
     }
     let key = obj.get("public_raw_b64").filter(|k| !k.is_null());

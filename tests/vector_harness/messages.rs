@@ -54,7 +54,62 @@ const CATEGORY_TYPES: &[(&str, &str)] = &[
     ("dispatch_response", "dispatch.sdk.v1.DispatchResponse"),
 ];
 
+/// The fields every protobuf message vector may carry.
+const MESSAGE_FIELDS: &[&str] = &[
+    "id",
+    "category",
+    "description",
+    "message_type",
+    "binary_hex",
+    "binary_len",
+    "json",
+    "json_proto_names",
+    "json_text",
+    "origin",
+    "notes",
+    "contains_struct_map",
+];
+
+/// The extra fields of some categories. `python_status` (the Status
+/// dispatch-py gives an error of that type) is in the error vectors,
+/// though not in the README's table.
+const EXTRA_FIELDS: &[(&str, &[&str])] = &[
+    (
+        "status",
+        &[
+            "status_name",
+            "status_number",
+            "python_enum",
+            "go_const",
+            "temporary",
+            "doc",
+        ],
+    ),
+    (
+        "any",
+        &[
+            "python_value_repr",
+            "type_url",
+            "inner_value_hex",
+            "unmarshal_any_repr",
+            "roundtrips_in_python",
+        ],
+    ),
+    ("error", &["python_status"]),
+];
+
 type Check = Result<(), String>;
+
+/// Fails on a field not in `known`.
+pub fn only_known(v: &Value, known: &[&str], what: &str) -> Check {
+    let obj = v
+        .as_object()
+        .ok_or_else(|| format!("{what} is not an object"))?;
+    match obj.keys().find(|k| !known.contains(&k.as_str())) {
+        Some(k) => Err(format!("{what}: unknown field {k:?}")),
+        None => Ok(()),
+    }
+}
 
 pub fn run(category: &str, vectors: &[Value], tally: &mut super::Tally) {
     for v in vectors {
@@ -76,6 +131,24 @@ trait Checked: Message + Default + Name + PartialEq + Debug {}
 impl<M: Message + Default + Name + PartialEq + Debug> Checked for M {}
 
 fn message_vector(category: &str, v: &Value) -> Check {
+    let extras = EXTRA_FIELDS
+        .iter()
+        .find(|(c, _)| *c == category)
+        .map_or(&[][..], |(_, fields)| *fields);
+    let known: Vec<&str> = MESSAGE_FIELDS.iter().chain(extras).copied().collect();
+    only_known(v, &known, "vector")?;
+    str_at(v, "origin")?;
+    // Caveats: a string or a list of strings.
+    let is_text =
+        |n: &Value| n.is_string() || n.as_array().is_some_and(|l| l.iter().all(Value::is_string));
+    if v.get("notes").is_some_and(|n| !is_text(n)) {
+        return Err("notes is neither a string nor a list of strings".into());
+    }
+    if v.get("contains_struct_map")
+        .is_some_and(|n| !n.is_boolean())
+    {
+        return Err("contains_struct_map is not a boolean".into());
+    }
     let message_type = str_at(v, "message_type")?;
     let expected_type = CATEGORY_TYPES
         .iter()
@@ -95,7 +168,19 @@ fn message_vector(category: &str, v: &Value) -> Check {
             Ok(())
         }
         "google.protobuf.Any" => check_any_extras(v, &check_message::<Any>(v)?),
-        "dispatch.sdk.v1.Error" => check_message::<Error>(v).map(drop),
+        "dispatch.sdk.v1.Error" => {
+            check_message::<Error>(v)?;
+            match v.get("python_status") {
+                None | Some(Value::Null) => Ok(()),
+                Some(Value::String(name))
+                    if dispatch_core::status::Status::from_name(&format!("STATUS_{name}"))
+                        .is_some() =>
+                {
+                    Ok(())
+                }
+                Some(other) => Err(format!("python_status {other} is not a Status name")),
+            }
+        }
         "dispatch.sdk.v1.Call" => check_message::<Call>(v).map(drop),
         "dispatch.sdk.v1.CallResult" => check_message::<CallResult>(v).map(drop),
         "dispatch.sdk.v1.Exit" => check_message::<Exit>(v).map(drop),
@@ -106,9 +191,7 @@ fn message_vector(category: &str, v: &Value) -> Check {
         "dispatch.sdk.v1.DispatchResponse" => check_message::<DispatchResponse>(v).map(drop),
         other => Err(format!("unknown message_type {other:?}")),
     }
-    // Other extras describe Python (`python_status`, `python_enum`, reprs) or
-    // Go (`go_const`), or are prose (`doc`, `notes`, `origin`); the status
-    // vectors' `temporary` classification is the status module's business.
+    // `doc`, `notes` and `origin` are prose, read as strings.
 }
 
 /// Runs every check of a message vector; returns the binary-decoded message.
@@ -118,9 +201,8 @@ fn check_message<M: Checked>(v: &Value) -> Result<M, String> {
         .and_then(Value::as_bool)
         .unwrap_or(false);
     let bytes = hex_at(v, "binary_hex")?;
-    if let Some(len) = v.get("binary_len")
-        && len.as_u64() != Some(bytes.len() as u64)
-    {
+    let len = at(v, "binary_len")?;
+    if len.as_u64() != Some(bytes.len() as u64) {
         return Err(format!("binary_len {len} but {} bytes", bytes.len()));
     }
     let message = check_binary::<M>(&bytes)?;
@@ -260,13 +342,53 @@ fn check_status_extras(v: &Value, response: &RunResponse) -> Check {
             status.as_str_name()
         ));
     }
+    // dispatch-py's enum member and dispatch-go's constant name the same value.
+    let short = name
+        .strip_prefix("STATUS_")
+        .ok_or("status_name lacks STATUS_")?;
+    let python_enum = str_at(v, "python_enum")?;
+    if python_enum != format!("dispatch.Status.{short}") {
+        return Err(format!(
+            "python_enum {python_enum:?} is not dispatch.Status.{short}"
+        ));
+    }
+    let go_const = str_at(v, "go_const")?;
+    let go_name = go_const
+        .strip_prefix("dispatchproto.")
+        .and_then(|c| c.strip_suffix("Status"))
+        .ok_or_else(|| format!("go_const {go_const:?} is not dispatchproto.<Name>Status"))?;
+    if go_name.to_ascii_lowercase() != short.replace('_', "").to_ascii_lowercase() {
+        return Err(format!("go_const {go_const:?} does not name {name}"));
+    }
+    // The set the SDK retries is the core's temporary set.
+    let core = dispatch_core::status::Status::from_number(response.status)
+        .ok_or_else(|| format!("status {} is not a core Status", response.status))?;
+    let temporary = at(v, "temporary")?
+        .as_bool()
+        .ok_or("temporary is not a boolean")?;
+    if core.is_temporary() != temporary {
+        return Err(format!(
+            "temporary {temporary}, but the core says {}",
+            core.is_temporary()
+        ));
+    }
+    if str_at(v, "doc")?.is_empty() {
+        return Err("empty doc".into());
+    }
     Ok(())
 }
 
 /// `type_url` and `inner_value_hex` are the Any's two fields, and the inner
-/// value decodes as the type the URL names. (`python_value_repr` and
-/// `unmarshal_any_repr` are Python reprs, not comparable here.)
+/// value decodes as the type the URL names; `unmarshal_any_repr` is what the
+/// Any holds (see [`super::python`]; a pickled value or another message is
+/// read, not compared); `python_value_repr` is a string and
+/// `roundtrips_in_python` a boolean.
 fn check_any_extras(v: &Value, any: &Any) -> Check {
+    str_at(v, "python_value_repr")?;
+    at(v, "roundtrips_in_python")?
+        .as_bool()
+        .ok_or("roundtrips_in_python is not a boolean")?;
+    super::python::repr_matches(any, str_at(v, "unmarshal_any_repr")?)?;
     let type_url = str_at(v, "type_url")?;
     if any.type_url != type_url {
         return Err(format!(

@@ -4,6 +4,7 @@
 pub mod connect;
 pub mod keys;
 pub mod messages;
+pub mod python;
 pub mod signatures;
 
 use std::collections::BTreeMap;

@@ -74,25 +74,34 @@ pub(crate) fn verify_request(
 /// "content-type" "content-digest")`, `created`, `keyid="default"`,
 /// `alg="ed25519"`, and a sha-512 `Content-Digest` of the body.
 ///
-/// `created` is Unix seconds or a `datetime` (`None`: the clock). Returns
+/// `created` is Unix seconds or a `datetime` (`None`: the clock).
+/// `components` covers the same components in another order (dispatch-py
+/// signs in a per-process order); `None` is the scheduler's. Returns
 /// the three headers to add, `{"Content-Digest": ..., "Signature-Input":
 /// ..., "Signature": ...}`; the request is not changed. Raises
 /// `SigningError` when the request cannot be signed (a covered value with
 /// control characters, or no `Content-Type`).
 #[pyfunction]
-#[pyo3(signature = (request, private_key, created = None))]
+#[pyo3(signature = (request, private_key, created = None, *, components = None))]
 pub(crate) fn sign_request<'py>(
     py: Python<'py>,
     request: &Bound<'py, PyAny>,
     private_key: &SigningKey,
     created: Option<&Bound<'py, PyAny>>,
+    components: Option<Vec<String>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let created = time::unix_seconds(created)?;
     let request = OwnedRequest::extract(request)?;
     let view = request.view()?;
     let mut buf = vec![0u8; SIGNING_BUFFER_LEN + request.url.len() * 2];
+    let order: Vec<&str> = match &components {
+        Some(names) => names.iter().map(String::as_str).collect(),
+        None => signature::REQUIRED_COMPONENTS.to_vec(),
+    };
     let signed = py
-        .detach(|| signature::sign_request(&view, &request.body, &private_key.key, created, &mut buf))
+        .detach(|| {
+            signature::sign_in_order(&view, &request.body, &private_key.key, created, &order, &mut buf)
+        })
         .map_err(|e| errors::signing(py, format!("the request cannot be signed: {e}")))?;
     let headers = PyDict::new(py);
     headers.set_item("Content-Digest", signed.content_digest)?;

@@ -347,6 +347,7 @@ def run_message_vector(category, vector, tally):
     if category == "status":
         status = dispatch_core.Status(vector["status_number"])
         expect(status.wire_name == vector["status_name"], f"{status.wire_name}")
+        expect(status.temporary == vector["temporary"], f"temporary is {status.temporary}")
         expect(data == b"" or data == bytes([0x08, vector["status_number"]]), "not a bare status")
     if category == "any":
         inner = bytes.fromhex(vector["inner_value_hex"])

@@ -29,7 +29,7 @@ dependencies; the ``compat`` extra installs them).
 
 import functools
 from datetime import timedelta
-from typing import Any
+from typing import Any, Optional
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from http_message_signatures import InvalidSignature
@@ -52,6 +52,12 @@ VALUE_ERROR_REASONS = frozenset(
 
 # dispatch-py's default clock skew (http_message_signatures' max_clock_skew).
 _SKEW_SECONDS = 5
+
+
+def _now() -> Optional[float]:
+    # The clock (None: the system's); a test freezes it here, as it freezes
+    # dispatch-py's, to compare both at a vector's time.
+    return None
 
 
 @functools.lru_cache(maxsize=16)
@@ -82,7 +88,9 @@ def verify_request(request: Any, key: Ed25519PublicKey, max_age: timedelta) -> N
         raise TypeError(f"max_age must be a timedelta, not {type(max_age).__name__}")
     native_key = _verification_key(key.public_bytes_raw())
     try:
-        _native.verify_request(request, native_key, max_age=max_age, skew=_SKEW_SECONDS)
+        _native.verify_request(
+            request, native_key, max_age=max_age, skew=_SKEW_SECONDS, now=_now()
+        )
     except VerificationError as refused:
         if refused.reason in VALUE_ERROR_REASONS:
             raise ValueError(refused.message) from refused

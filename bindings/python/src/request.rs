@@ -10,7 +10,7 @@
 use dispatch_core::signature::{BorrowedRequest, RequestView};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes, PyString};
+use pyo3::types::{PyByteArray, PyBytes, PyMemoryView, PyString};
 
 /// The parts of a request, copied out of Python.
 pub(crate) struct OwnedRequest {
@@ -99,7 +99,7 @@ fn text(value: &Bound<'_, PyAny>, what: &str) -> PyResult<String> {
     }
 }
 
-/// Bytes from `bytes`, `bytearray`, `str` (UTF-8) or any buffer `bytes()` takes.
+/// Bytes from `bytes`, `bytearray`, `memoryview` or `str` (UTF-8).
 pub(crate) fn bytes(value: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u8>> {
     if let Ok(b) = value.cast::<PyBytes>() {
         return Ok(b.as_bytes().to_vec());
@@ -110,21 +110,16 @@ pub(crate) fn bytes(value: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u8>> {
     if let Ok(s) = value.cast::<PyString>() {
         return Ok(s.to_cow()?.as_bytes().to_vec());
     }
-    let py = value.py();
-    let converted = py
-        .get_type::<PyBytes>()
-        .call1((value,))
-        .map_err(|_| {
-            PyTypeError::new_err(format!(
-                "{what} must be bytes, bytearray, memoryview or str, not {}",
-                value
-                    .get_type()
-                    .name()
-                    .map(|n| n.to_string())
-                    .unwrap_or_default()
-            ))
-        })?;
-    Ok(converted.cast::<PyBytes>()?.as_bytes().to_vec())
+    // A memoryview is copied through bytes(); an int or another object is
+    // refused (bytes(12) would make twelve zero bytes).
+    if let Ok(view) = value.cast::<PyMemoryView>() {
+        let copied = value.py().get_type::<PyBytes>().call1((view,))?;
+        return Ok(copied.cast::<PyBytes>()?.as_bytes().to_vec());
+    }
+    let type_name = value.get_type().name()?;
+    Err(PyTypeError::new_err(format!(
+        "{what} must be bytes, bytearray, memoryview or str, not {type_name}"
+    )))
 }
 
 /// A header value: `str` or bytes.

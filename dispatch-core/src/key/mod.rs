@@ -228,6 +228,26 @@ pub fn parse_public_key(text: &str) -> Result<VerifyingKey, KeyError> {
     verifying_key_from_bytes(raw)
 }
 
+/// Reads an Ed25519 public key from its 32 raw bytes (what
+/// `cryptography`'s `Ed25519PublicKey.public_bytes_raw()` and Go's
+/// `ed25519.PublicKey` hold), with the same checks as [`parse_public_key`]:
+/// a valid curve point of full order.
+///
+/// ```
+/// use dispatch_core::key::{parse_public_key, public_key_from_bytes, KeyError};
+///
+/// let key = parse_public_key("JrQLj5P/89iXES9+vFgrIy29clF9CC/oPPsw3c5D0bs=")?;
+/// assert_eq!(public_key_from_bytes(key.as_bytes()), Ok(key));
+/// // The identity point has small order.
+/// let mut identity = [0u8; 32];
+/// identity[0] = 1;
+/// assert_eq!(public_key_from_bytes(&identity), Err(KeyError::WeakKey));
+/// # Ok::<(), KeyError>(())
+/// ```
+pub fn public_key_from_bytes(raw: &[u8; 32]) -> Result<VerifyingKey, KeyError> {
+    verifying_key_from_bytes(raw)
+}
+
 /// Reads an Ed25519 private key for signing: a PEM `PRIVATE KEY` (PKCS#8)
 /// block or the standard padded base64 of the 32-byte seed.
 ///

@@ -507,3 +507,21 @@ fn every_error_has_a_message() {
     }
     assert!(messages[6].contains("31"));
 }
+
+#[test]
+fn raw_bytes_take_the_same_checks_as_the_text_forms() {
+    assert_eq!(public_key_from_bytes(&rfc_raw()), Ok(rfc_public()));
+    // The same bytes in base64 give the same key, and the same refusals.
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    assert_eq!(public_key_from_bytes(&identity), Err(KeyError::WeakKey));
+    assert_eq!(parse_public_key(&b64(&identity)), Err(KeyError::WeakKey));
+    // y = 2 is not the encoding of a point on the curve.
+    let mut off_curve = [0u8; 32];
+    off_curve[0] = 2;
+    assert_eq!(
+        public_key_from_bytes(&off_curve),
+        parse_public_key(&b64(&off_curve))
+    );
+    assert!(public_key_from_bytes(&off_curve).is_err());
+}

@@ -1,0 +1,53 @@
+"""Shared fixtures: the vector directories, and a tally printed at the end."""
+
+import collections
+import os
+import pathlib
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[3]
+
+
+def vector_roots():
+    """tests/vectors, then every directory of DISPATCH_EXTRA_VECTORS
+    (`:`-separated, empty entries ignored), as tests/vectors.rs takes them."""
+    roots = [REPO / "tests" / "vectors"]
+    for entry in os.environ.get("DISPATCH_EXTRA_VECTORS", "").split(os.pathsep):
+        if entry:
+            roots.append(pathlib.Path(entry))
+    return roots
+
+
+class Tally:
+    """What the vector tests ran, per category, and what they could not apply."""
+
+    def __init__(self):
+        self.ran = collections.Counter()
+        self.not_applicable = collections.Counter()
+        self.notes = []
+
+    def lines(self):
+        out = [f"  {category}: {n}" for category, n in sorted(self.ran.items())]
+        out += [f"  not applicable: {what}: {n}" for what, n in sorted(self.not_applicable.items())]
+        out += [f"  {note}" for note in self.notes]
+        out.append(
+            f"vectors: {sum(self.ran.values())} ran through the Python API, "
+            f"{sum(self.not_applicable.values())} parts not applicable"
+        )
+        return out
+
+
+TALLY = Tally()
+
+
+@pytest.fixture(scope="session")
+def tally():
+    return TALLY
+
+
+def pytest_terminal_summary(terminalreporter):
+    if TALLY.ran:
+        terminalreporter.section("dispatch vectors")
+        for line in TALLY.lines():
+            terminalreporter.write_line(line)

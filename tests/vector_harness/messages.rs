@@ -358,7 +358,7 @@ fn check_status_extras(v: &Value, response: &RunResponse) -> Check {
         .strip_prefix("dispatchproto.")
         .and_then(|c| c.strip_suffix("Status"))
         .ok_or_else(|| format!("go_const {go_const:?} is not dispatchproto.<Name>Status"))?;
-    if go_name.to_ascii_lowercase() != short.replace('_', "").to_ascii_lowercase() {
+    if !go_name.eq_ignore_ascii_case(&short.replace('_', "")) {
         return Err(format!("go_const {go_const:?} does not name {name}"));
     }
     // The set the SDK retries is the core's temporary set.
@@ -564,7 +564,7 @@ fn client_http(v: &Value) -> Check {
                 &["raises", "status", "code", "message"],
                 "sdk_result",
             )?;
-            if !raises.as_str().is_some_and(|r| !r.is_empty()) {
+            if raises.as_str().is_none_or(|r| r.is_empty()) {
                 return Err("sdk_result.raises is not an exception name".to_owned());
             }
             // The SDK raised: our client refuses too.

@@ -210,7 +210,7 @@ impl Parser<'_> {
         {
             self.at += 1;
         }
-        let text = std::str::from_utf8(&self.s[start..self.at]).map_err(|e| e.to_string())?;
+        let text = core::str::from_utf8(&self.s[start..self.at]).map_err(|e| e.to_string())?;
         if text.contains(['.', 'e', 'E']) {
             text.parse()
                 .map(Py::Float)
@@ -226,7 +226,7 @@ impl Parser<'_> {
     fn string(&mut self) -> Result<String, String> {
         let quote = self.peek().ok_or("no quote")?;
         self.at += 1;
-        let rest = std::str::from_utf8(&self.s[self.at..]).map_err(|e| e.to_string())?;
+        let rest = core::str::from_utf8(&self.s[self.at..]).map_err(|e| e.to_string())?;
         let mut out = String::new();
         let mut chars = rest.char_indices();
         while let Some((i, c)) = chars.next() {

@@ -384,6 +384,7 @@ pub enum Signed {
     /// reason says where): it was changed after signing, or its signer built
     /// the base otherwise than RFC 9421 (untrimmed field values). Such a
     /// vector must be refused.
+    #[allow(clippy::enum_variant_names)] // "not as signed" is the state's name
     NotAsSigned(String),
 }
 

@@ -226,15 +226,22 @@ impl ClientBuilder {
 /// The built-in reqwest client: rustls (ring unless the process installed
 /// another provider), HTTP/1.1 and HTTP/2, no redirects.
 fn default_http_client() -> Result<reqwest::Client, ConfigError> {
+    http_client("dispatch-rs").map_err(|e| ConfigError::HttpClient(e.to_string()))
+}
+
+/// The one way this crate builds an HTTP client (the API client, the
+/// scheduler and the CLI alike): rustls with the ring provider unless the
+/// process installed another, HTTP/1.1 and HTTP/2, no redirects, and a
+/// `User-Agent` of `product/version`.
+pub fn http_client(product: &str) -> Result<reqwest::Client, reqwest::Error> {
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         // Losing a race with another installer is fine: a provider is then installed.
         let _ = rustls::crypto::ring::default_provider().install_default();
     }
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("dispatch-rs/", env!("CARGO_PKG_VERSION")))
+        .user_agent(format!("{product}/{}", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| ConfigError::HttpClient(e.to_string()))
 }
 
 /// A client of the Dispatch API. Cheap to clone; clones share connections.
@@ -385,7 +392,9 @@ impl Client {
                 .unwrap_or_else(SystemTime::now);
             retry::parse_retry_after(&value, server_now)
         });
-        let (body, complete) = read_limited(response).await?;
+        let (body, complete) = read_limited(response, MAX_RESPONSE_BYTES)
+            .await
+            .map_err(transport_error)?;
 
         let invalid = |code, message: String| ClientError::InvalidResponse {
             code,
@@ -574,11 +583,16 @@ fn transport_error(source: reqwest::Error) -> ClientError {
     ClientError::Transport { code, source }
 }
 
-/// Reads the body, stopping after [`MAX_RESPONSE_BYTES`]; `false` when cut short.
-async fn read_limited(mut response: reqwest::Response) -> Result<(Vec<u8>, bool), ClientError> {
+/// Reads a response body, stopping once it would pass `limit` bytes: the
+/// bytes read, and `false` when the body was cut short. The one bounded
+/// reader of responses (the API client's, the scheduler's).
+pub(crate) async fn read_limited(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<(Vec<u8>, bool), reqwest::Error> {
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
-        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+    while let Some(chunk) = response.chunk().await? {
+        if body.len().saturating_add(chunk.len()) > limit {
             return Ok((body, false));
         }
         body.extend_from_slice(&chunk);

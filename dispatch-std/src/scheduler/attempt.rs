@@ -1,7 +1,6 @@
 //! One attempt: a signed `FunctionService/Run` request and what it came to.
 
 use core::time::Duration;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use dispatch_core::connect::{self, Codec};
 use dispatch_core::proto::sdk::v1 as pb;
@@ -85,7 +84,7 @@ pub(super) async fn attempt(
         headers.insert(connect::TIMEOUT_HEADER, value);
     }
     if let Some(key) = config.signing_key {
-        sign(&mut headers, url, &body, key, unix_now())
+        sign(&mut headers, url, &body, key, crate::unix_now())
             .map_err(|why| Failure::new(Status::InvalidArgument, why))?;
     }
 
@@ -148,14 +147,6 @@ pub(super) async fn attempt(
     })
 }
 
-/// Seconds since the Unix epoch (0 if the clock is before it).
-pub(super) fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
 /// Adds `Content-Digest`, `Signature-Input` and `Signature` to `headers` for
 /// a POST of `body` to `url` with `Content-Type: application/proto`, signed
 /// by the core signer exactly as the hosted scheduler signs.
@@ -194,34 +185,23 @@ impl ReadFailure {
 }
 
 /// Reads the whole body, refusing more than `limit` bytes.
-async fn read_limited(
-    mut response: reqwest::Response,
-    limit: usize,
-) -> Result<Vec<u8>, ReadFailure> {
-    let mut body = Vec::new();
-    loop {
-        match response.chunk().await {
-            Ok(Some(chunk)) => {
-                if body.len().saturating_add(chunk.len()) > limit {
-                    return Err(ReadFailure(Failure::new(
-                        Status::InvalidResponse,
-                        format!("the response body is over {limit} bytes"),
-                    )));
-                }
-                body.extend_from_slice(&chunk);
-            }
-            Ok(None) => return Ok(body),
-            Err(e) => {
-                let status = if e.is_timeout() {
-                    Status::Timeout
-                } else {
-                    Status::HttpError
-                };
-                return Err(ReadFailure(Failure::new(
-                    status,
-                    format!("reading the response failed: {}", error_chain(&e)),
-                )));
-            }
+async fn read_limited(response: reqwest::Response, limit: usize) -> Result<Vec<u8>, ReadFailure> {
+    match crate::client::read_limited(response, limit).await {
+        Ok((body, true)) => Ok(body),
+        Ok((_, false)) => Err(ReadFailure(Failure::new(
+            Status::InvalidResponse,
+            format!("the response body is over {limit} bytes"),
+        ))),
+        Err(e) => {
+            let status = if e.is_timeout() {
+                Status::Timeout
+            } else {
+                Status::HttpError
+            };
+            Err(ReadFailure(Failure::new(
+                status,
+                format!("reading the response failed: {}", error_chain(&e)),
+            )))
         }
     }
 }

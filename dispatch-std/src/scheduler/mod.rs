@@ -246,14 +246,7 @@ struct Inner {
 impl Scheduler {
     /// A scheduler with `config` and no runs.
     pub fn new(config: SchedulerConfig) -> Result<Self, SchedulerError> {
-        if rustls::crypto::CryptoProvider::get_default().is_none() {
-            // Losing a race with another installer is fine: one is installed.
-            let _ = rustls::crypto::ring::default_provider().install_default();
-        }
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("dispatch-rs-scheduler/", env!("CARGO_PKG_VERSION")))
-            .build()
+        let http = crate::client::http_client("dispatch-rs-scheduler")
             .map_err(|e| SchedulerError::HttpClient(e.to_string()))?;
         Ok(Scheduler {
             inner: Arc::new(Inner {

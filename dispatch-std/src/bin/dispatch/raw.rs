@@ -3,7 +3,6 @@
 
 use std::io::Write as _;
 use std::path::PathBuf;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::Args;
 use dispatch_core::sfv::{Dictionary, Member};
@@ -183,19 +182,12 @@ fn parse_request(bytes: &[u8], scheme: &str) -> Result<RawRequest, Failure> {
     })
 }
 
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
 /// `dispatch sign`: prints the request with `Content-Digest`,
 /// `Signature-Input` and `Signature` replaced by the scheduler's.
 pub(crate) fn sign(args: &SignArgs) -> Outcome {
     let key = read_signing_key(&args.signing_key)?;
     let mut request = parse_request(&read_input(args.request.as_ref())?, &args.scheme)?;
-    let created = args.created.unwrap_or_else(unix_now);
+    let created = args.created.unwrap_or_else(dispatch_std::unix_now);
     let mut buf = vec![0u8; SIGNING_BUFFER_LEN + request.authority.len() + request.target.len()];
     let signed = sign_request(&request, &request.body, &key, created, &mut buf)
         .map_err(|e| Failure::error(format!("cannot sign this request: {e:?}")))?;
@@ -242,7 +234,7 @@ pub(crate) fn sign(args: &SignArgs) -> Outcome {
 pub(crate) fn verify(args: &VerifyArgs) -> Outcome {
     let key = read_verifying_key(&args.key)?;
     let request = parse_request(&read_input(args.request.as_ref())?, &args.scheme)?;
-    let now = args.now.unwrap_or_else(unix_now);
+    let now = args.now.unwrap_or_else(dispatch_std::unix_now);
     if args.print_base {
         print_base(&request);
     }

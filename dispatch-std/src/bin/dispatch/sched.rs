@@ -230,8 +230,7 @@ pub(crate) async fn run(args: RunArgs) -> Outcome {
 
 /// Polls the wait route until the run is done or `--timeout` has passed.
 async fn wait(args: &RunArgs, id: &str) -> Result<serde_json::Value, Failure> {
-    let http = reqwest::Client::builder()
-        .build()
+    let http = dispatch_std::client::http_client("dispatch-cli")
         .map_err(|e| Failure::error(format!("cannot build an HTTP client: {e}")))?;
     let base = args.scheduler.trim_end_matches('/');
     let now = tokio::time::Instant::now();

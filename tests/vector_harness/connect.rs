@@ -6,13 +6,87 @@ use dispatch_core::connect::{
 use dispatch_core::status::Status;
 use serde_json::Value;
 
+use super::messages::only_known;
+
+/// The fields the README documents for each category (with the base fields
+/// every vector has); any other field fails the vector.
+const CONNECT_ERROR_FIELDS: &[&str] = &[
+    "id",
+    "category",
+    "description",
+    "code",
+    "code_number",
+    "http_status",
+    "content_type",
+    "body",
+    "body_text",
+    "go_dispatch_status",
+    "http_status_reverse_inference",
+];
+const HTTP_INFERENCE_FIELDS: &[&str] = &[
+    "id",
+    "category",
+    "description",
+    "http_status",
+    "content_type",
+    "body_text",
+    "expected_code",
+    "expected_message",
+];
+const STATUS_MAPPING_FIELDS: &[&str] = &[
+    "id",
+    "category",
+    "description",
+    "kind",
+    "input",
+    "expected_status",
+    "temporary",
+    "source",
+    "mro",
+];
+
+/// The fields of a status_mapping vector, every kind: the documented ones
+/// only, `source` saying how the mapping was found, `mro` (the exception's
+/// class chain) only for exceptions, and `temporary` agreeing with the
+/// core's set for the expected status.
+fn status_mapping_fields(v: &Value, id: &str) -> Result<(), String> {
+    only_known(v, STATUS_MAPPING_FIELDS, id)?;
+    let source = str_field(v, "source")?;
+    if !(source.starts_with("executed") || source.starts_with("transcribed")) {
+        return Err(format!(
+            "source {source:?} is neither executed nor transcribed"
+        ));
+    }
+    let kind = str_field(v, "kind")?;
+    match v.get("mro") {
+        None => {}
+        Some(Value::Array(classes)) if kind == "python_exception" => {
+            if classes.is_empty() || !classes.iter().all(Value::is_string) {
+                return Err("mro is not a list of class names".to_owned());
+            }
+        }
+        Some(_) => return Err(format!("mro on a {kind} vector, or not a list")),
+    }
+    let status = status_field(v, "expected_status")?;
+    check_temporary(v, status)
+}
+
 pub fn run(category: &str, vectors: &[Value], tally: &mut super::Tally) {
     for v in vectors {
         let id = v.get("id").and_then(Value::as_str).unwrap_or("?");
         let result = match category {
-            "connect_error" => connect_error(v),
-            "connect_http_inference" => http_inference(v),
+            "connect_error" => {
+                only_known(v, CONNECT_ERROR_FIELDS, id).and_then(|()| connect_error(v))
+            }
+            "connect_http_inference" => {
+                only_known(v, HTTP_INFERENCE_FIELDS, id).and_then(|()| http_inference(v))
+            }
             "status_mapping" => {
+                if let Err(why) = status_mapping_fields(v, id) {
+                    tally.ran(category);
+                    tally.fail(id, &why);
+                    continue;
+                }
                 let kind = v.get("kind").and_then(Value::as_str).unwrap_or("");
                 match kind {
                     "http_status" => status_from_http(v),

@@ -94,6 +94,9 @@ pub fn vectors<'a>(
     doc: &'a serde_json::Value,
     tally: &mut Tally,
 ) -> &'a [serde_json::Value] {
+    if let Err(why) = file_fields(doc) {
+        tally.fail(&file.display().to_string(), &why);
+    }
     match doc.get("vectors").and_then(|v| v.as_array()) {
         Some(v) => v,
         None => {
@@ -101,6 +104,43 @@ pub fn vectors<'a>(
             &[]
         }
     }
+}
+
+/// The file-level fields of both READMEs: `schema_version` (1 when
+/// present), `category`, `split`, `set`, `meta` and `vectors`, nothing else;
+/// and every vector's `id` unique in its file.
+fn file_fields(doc: &serde_json::Value) -> Result<(), String> {
+    const KNOWN: &[&str] = &[
+        "schema_version",
+        "category",
+        "split",
+        "set",
+        "meta",
+        "vectors",
+    ];
+    let object = doc.as_object().ok_or("the file is not a JSON object")?;
+    if let Some(key) = object.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+        return Err(format!("unknown file-level field {key:?}"));
+    }
+    match object.get("schema_version") {
+        None => {}
+        Some(version) if version.as_u64() == Some(1) => {}
+        Some(other) => return Err(format!("schema_version {other} is not 1")),
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    for vector in object
+        .get("vectors")
+        .and_then(|v| v.as_array())
+        .into_iter()
+        .flatten()
+    {
+        if let Some(id) = vector.get("id").and_then(|id| id.as_str())
+            && !ids.insert(id)
+        {
+            return Err(format!("the id {id:?} is not unique"));
+        }
+    }
+    Ok(())
 }
 
 /// Routes a file under `messages/` by its `category`.

@@ -60,12 +60,15 @@ fn status_mapping_fields(v: &Value, id: &str) -> Result<(), String> {
     let kind = str_field(v, "kind")?;
     match v.get("mro") {
         None => {}
-        Some(Value::Array(classes)) if kind == "python_exception" => {
-            if classes.is_empty() || !classes.iter().all(Value::is_string) {
-                return Err("mro is not a list of class names".to_owned());
-            }
+        Some(Value::Array(classes))
+            if kind == "python_exception"
+                && !classes.is_empty()
+                && classes.iter().all(Value::is_string) => {}
+        Some(_) => {
+            return Err(format!(
+                "mro on a {kind} vector, or not a list of class names"
+            ));
         }
-        Some(_) => return Err(format!("mro on a {kind} vector, or not a list")),
     }
     let status = status_field(v, "expected_status")?;
     check_temporary(v, status)

@@ -64,7 +64,7 @@
 //! | [`connect::TimeoutError`] | enum | A malformed `Connect-Timeout-Ms` header |
 //! | [`connect::check_protocol_version`] | fn | Checks a request's `Connect-Protocol-Version` header (`None` when absent) |
 //! | [`connect::check_response_encoding`] | fn | Checks a response's `Content-Encoding` (`None` when absent) against the encodings the client can undo; `identity` is always accepted |
-//! | [`connect::classify_response`] | fn | Classifies a unary response from its HTTP status, `Content-Type` (`""` when absent) and body, for a request sent with `request_codec` (connect.md 1.3 and 1.5) |
+//! | [`connect::classify_response`] | fn | Classifies a unary response from its HTTP status, `Content-Type` (`""` when absent) and body, for a request sent with `request_codec` (docs/protocol/connect.md) |
 //! | [`connect::decode_error_json`] | fn | Decodes a Connect error JSON body |
 //! | [`connect::format_timeout_ms`] | fn | Formats a timeout for `Connect-Timeout-Ms`, clamped to `MAX_TIMEOUT_MS` |
 //! | [`connect::is_json_content_type`] | fn | Whether an error response's `Content-Type` is JSON (`application/json`, optionally with `; charset=utf-8`), the only type whose body is read as a Connect error |
@@ -85,6 +85,7 @@
 //! | [`key::parse_public_key`] | fn | Reads an Ed25519 public key: a PEM `PUBLIC KEY` (SubjectPublicKeyInfo) block or the standard padded base64 of the 32 raw bytes |
 //! | [`key::parse_signing_key`] | fn | Reads an Ed25519 private key for signing: a PEM `PRIVATE KEY` (PKCS#8) block or the standard padded base64 of the 32-byte seed |
 //! | [`key::parse_verification_key`] | fn | Reads a configured verification key, from an argument or from `DISPATCH_VERIFICATION_KEY` alike |
+//! | [`key::public_key_from_bytes`] | fn | Reads an Ed25519 public key from its 32 raw bytes (what `cryptography`'s `Ed25519PublicKey.public_bytes_raw()` and Go's `ed25519.PublicKey` hold), with the same checks as `parse_public_key`: a valid curve point of full order |
 //! | [`key::write_private_key_pem`] | fn | Writes `key` as a PEM PKCS#8 (v1, seed only) block (`PRIVATE_KEY_PEM_LEN` bytes, LF line ends, final LF included), the form OpenSSL writes |
 //! | [`key::write_public_key_base64`] | fn | Writes `key` as the standard padded base64 of its 32 bytes (`PUBLIC_KEY_BASE64_LEN` characters, no line end) |
 //! | [`key::write_public_key_pem`] | fn | Writes `key` as a PEM SubjectPublicKeyInfo block (`PUBLIC_KEY_PEM_LEN` bytes, LF line ends, final LF included) |
@@ -146,6 +147,7 @@
 //! | [`signature::SignedHeaders`] | struct | The headers a signer adds, and the signature base it signed; all borrowed from the caller's buffer |
 //! | [`signature::VerifiedHeaders`] | struct | A request whose headers passed every check; only the body digest remains |
 //! | [`signature::VerifyError`] | enum | Why a request's signature was refused |
+//! | [`signature::nth_field_line`] | fn | The `index`-th field line named `name` (case-insensitively) of a list of `(name, value)` pairs in the order received: the one way a `RequestView` over such a list answers `field_line` |
 //! | [`signature::sign_in_order`] | fn | `sign_request` with another order of covered components (dispatch-py signs in a per-process order) |
 //! | [`signature::sign_request`] | fn | Signs `req` with `body` exactly as the Dispatch scheduler does: label `dispatch`, components `("@method" "@path" "@authority" "content-type" "content-digest")`, parameters `;created=<created>;keyid="default";alg="ed25519"`, and a sha-512 `Content-Digest` of `body` (which replaces any `Content-Digest` of `req`) |
 //! | [`signature::sign_with`] | fn | Signs `req` as `spec` says, adding a sha-512 `Content-Digest` of `body` (replacing any `Content-Digest` of `req`) |

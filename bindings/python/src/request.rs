@@ -80,11 +80,7 @@ impl RequestView for View<'_> {
         self.parts.query
     }
     fn field_line(&self, name: &str, index: usize) -> Option<&[u8]> {
-        self.headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .nth(index)
-            .map(|(_, v)| v.as_slice())
+        dispatch_core::signature::nth_field_line(self.headers, name, index)
     }
 }
 

@@ -51,7 +51,7 @@ mod verify;
 
 pub use base::{BaseError, DEFAULT_BASE_CAPACITY, write_signature_base};
 pub use error::{Malformed, VerifyError};
-pub use request::{BorrowedRequest, RequestView};
+pub use request::{BorrowedRequest, RequestView, nth_field_line};
 pub use sign::{
     SIGNING_BUFFER_LEN, SignError, SignatureSpec, SignedHeaders, sign_in_order, sign_request,
     sign_with,

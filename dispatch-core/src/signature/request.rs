@@ -23,6 +23,29 @@ pub trait RequestView {
     fn field_line(&self, name: &str, index: usize) -> Option<&[u8]>;
 }
 
+/// The `index`-th field line named `name` (case-insensitively) of a list of
+/// `(name, value)` pairs in the order received: the one way a
+/// [`RequestView`] over such a list answers
+/// [`field_line`](RequestView::field_line).
+///
+/// ```
+/// use dispatch_core::signature::nth_field_line;
+/// let headers = [("Accept", "a"), ("x", "1"), ("ACCEPT", "b")];
+/// assert_eq!(nth_field_line(&headers, "accept", 1), Some(&b"b"[..]));
+/// assert_eq!(nth_field_line(&headers, "accept", 2), None);
+/// ```
+pub fn nth_field_line<'h, N: AsRef<str>, V: AsRef<[u8]>>(
+    headers: &'h [(N, V)],
+    name: &str,
+    index: usize,
+) -> Option<&'h [u8]> {
+    headers
+        .iter()
+        .filter(|(n, _)| n.as_ref().eq_ignore_ascii_case(name))
+        .nth(index)
+        .map(|(_, v)| v.as_ref())
+}
+
 impl<T: RequestView + ?Sized> RequestView for &T {
     fn method(&self) -> &str {
         (**self).method()
@@ -123,11 +146,7 @@ impl RequestView for BorrowedRequest<'_> {
         self.query
     }
     fn field_line(&self, name: &str, index: usize) -> Option<&[u8]> {
-        self.headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .nth(index)
-            .map(|(_, v)| v.as_bytes())
+        nth_field_line(self.headers, name, index)
     }
 }
 

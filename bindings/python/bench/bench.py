@@ -12,7 +12,11 @@ usage: python bench/bench.py [--seconds S] [--skip-endpoint]
    each sending the next signed Run request as soon as the previous answer
    arrives. Requests are signed beforehand (each with its own dispatch id,
    since dispatch-py answers 500 to a repeated one); signed requests per
-   second, and the ratio. Every answer must be 200.
+   second, and the ratio. Every answer must be 200. Beside the rate, the
+   server's own CPU time per request (user + system, from /proc): on a busy
+   machine the rate also measures the load generator's share of its core,
+   while CPU time per request is the server's cost alone, and its inverse is
+   the rate the server would reach on a core of its own.
 
 Only 127.0.0.1 is a target; the servers are stopped by their process ids;
 every phase is bounded in time.
@@ -141,8 +145,16 @@ def signed_requests(port, count):
     return raw
 
 
-async def closed_loop(port, requests, seconds):
-    """Signed requests answered per second by the server on `port`."""
+def cpu_seconds(pid):
+    """User + system CPU time of process `pid` so far, in seconds (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def closed_loop(port, requests, seconds, server_pid):
+    """Signed requests answered per second by the server on `port`, and the
+    server's CPU seconds per answered request."""
     queue = iter(requests)
     answered, failures = [0], [0]
     measuring = [False]
@@ -172,32 +184,34 @@ async def closed_loop(port, requests, seconds):
     tasks = [asyncio.ensure_future(connection()) for _ in range(CONNECTIONS)]
     await asyncio.sleep(1)  # warm-up
     measuring[0] = True
-    start = time.monotonic()
+    start, cpu_start = time.monotonic(), cpu_seconds(server_pid)
     await asyncio.gather(*tasks)
-    elapsed = time.monotonic() - start
-    return answered[0] / elapsed, failures[0]
+    elapsed, cpu = time.monotonic() - start, cpu_seconds(server_pid) - cpu_start
+    return answered[0] / elapsed, cpu / max(answered[0], 1), failures[0]
 
 
 def bench_endpoint(seconds):
     os.sched_setaffinity(0, {1})
-    rates = {}
+    rates, costs = {}, {}
     for patched in (False, True):
         port = free_port()
         # Enough for the fastest rate seen here, with room to spare.
         requests = signed_requests(port, int((seconds + 1) * 12000))
         process = start_endpoint(port, patched)
         try:
-            rate, failures = asyncio.run(closed_loop(port, requests, seconds))
+            rate, cost, failures = asyncio.run(closed_loop(port, requests, seconds, process.pid))
         finally:
             process.terminate()
             process.wait(timeout=10)
         if failures:
             raise SystemExit(f"{failures} answers were not 200")
-        rates[patched] = rate
+        rates[patched], costs[patched] = rate, cost
     print(f"endpoint, dispatch-py aiohttp on CPU 0, {CONNECTIONS} connections from CPU 1:")
-    print(f"  unpatched:                    {rates[False]:8.0f} signed requests/s")
-    print(f"  patched (one line):           {rates[True]:8.0f} signed requests/s"
-          f"  ({rates[True] / rates[False]:.2f}x)")
+    for patched, name in ((False, "unpatched:"), (True, "patched (one line):")):
+        print(f"  {name:<30}{rates[patched]:8.0f} signed requests/s, "
+              f"server CPU {costs[patched] * 1e6:6.1f} us/request")
+    print(f"  ratio: {rates[True] / rates[False]:.2f}x the rate, "
+          f"{costs[False] / costs[True]:.2f}x less server CPU per request")
     return rates
 
 

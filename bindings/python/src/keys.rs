@@ -25,9 +25,9 @@ impl VerificationKey {
     /// Raises `InvalidKey` otherwise.
     #[staticmethod]
     fn from_bytes(py: Python<'_>, raw: &[u8]) -> PyResult<Self> {
-        let raw: &[u8; 32] = raw.try_into().map_err(|_| {
-            errors::invalid_key(py, key::KeyError::WrongLength { len: raw.len() })
-        })?;
+        let raw: &[u8; 32] = raw
+            .try_into()
+            .map_err(|_| errors::invalid_key(py, key::KeyError::WrongLength { len: raw.len() }))?;
         key::public_key_from_bytes(raw)
             .map(|key| VerificationKey { key })
             .map_err(|e| errors::invalid_key(py, e))

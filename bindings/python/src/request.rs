@@ -135,7 +135,9 @@ fn headers(value: &Bound<'_, PyAny>) -> PyResult<Vec<(String, Vec<u8>)>> {
     for pair in pairs.try_iter()? {
         let pair = pair?;
         let (name, value): (Bound<'_, PyAny>, Bound<'_, PyAny>) = pair.extract().map_err(|_| {
-            PyTypeError::new_err("request.headers must be a mapping or an iterable of (name, value) pairs")
+            PyTypeError::new_err(
+                "request.headers must be a mapping or an iterable of (name, value) pairs",
+            )
         })?;
         let name = match name.cast::<PyString>() {
             Ok(s) => s.to_cow()?.into_owned(),

@@ -100,7 +100,14 @@ pub(crate) fn sign_request<'py>(
     };
     let signed = py
         .detach(|| {
-            signature::sign_in_order(&view, &request.body, &private_key.key, created, &order, &mut buf)
+            signature::sign_in_order(
+                &view,
+                &request.body,
+                &private_key.key,
+                created,
+                &order,
+                &mut buf,
+            )
         })
         .map_err(|e| errors::signing(py, format!("the request cannot be signed: {e}")))?;
     let headers = PyDict::new(py);

@@ -14,6 +14,7 @@ import pytest
 cryptography = pytest.importorskip("cryptography")
 dispatch_signature = pytest.importorskip("dispatch.signature")
 
+import cryptography.exceptions
 import http_message_signatures
 import http_message_signatures.signatures as hms_signatures
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -111,3 +112,17 @@ def test_types_at_the_boundary():
         dispatch_core.compat.verify_request(
             dispatch_py_request(vector), key.public_bytes_raw(), timedelta(minutes=5)
         )
+
+
+def test_invalid_signature_is_both_libraries_exception(monkeypatch):
+    vector = next(v for v in request_vectors() if v["expected_project"]["verdict"] == "valid")
+    key = Ed25519PublicKey.from_public_bytes(
+        base64.b64decode(vector["verification_key"]["public_raw_b64"])
+    )
+    monkeypatch.setattr(dispatch_core.compat, "_now", lambda: vector["now"])
+    request = dispatch_py_request(vector)
+    request.body = request.body + b"tampered"
+    with pytest.raises(cryptography.exceptions.InvalidSignature) as caught:
+        dispatch_core.compat.verify_request(request, key, timedelta(seconds=vector["max_age_s"]))
+    assert isinstance(caught.value, http_message_signatures.InvalidSignature)
+    assert isinstance(caught.value, dispatch_core.compat.InvalidSignature)

@@ -9,12 +9,14 @@ dispatch-py's endpoint handler catches:
   dispatch-py raises one: a signature that does not name ``keyid="default"``,
   that does not cover the five required components, or a ``Content-Digest``
   that is malformed or has neither sha-512 nor sha-256;
-* ``http_message_signatures.InvalidSignature`` (403 ``permission_denied``)
-  for every other refusal: missing or malformed signature headers, a bad or
-  expired ``created``, a signature or digest that does not match.
+* :class:`InvalidSignature` (403 ``permission_denied``) for every other
+  refusal: missing or malformed signature headers, a bad or expired
+  ``created``, a signature or digest that does not match.
 
-dispatch-py catches ``http_message_signatures.InvalidSignature`` (not
-``cryptography.exceptions.InvalidSignature``), so that is the class raised.
+:class:`InvalidSignature` subclasses both ``cryptography.exceptions.InvalidSignature``
+and ``http_message_signatures.InvalidSignature``: dispatch-py 0.8.0's handler
+catches the second, and code written against ``cryptography``'s name catches
+the first, so either ``except`` clause sees the refusal.
 Which requests are accepted is the core's policy (spec ``signing.md``
 section 8), stricter than dispatch-py's in a few documented cases (see the
 package README). So an existing dispatch-py endpoint is sped up with one
@@ -32,12 +34,22 @@ from datetime import timedelta
 from typing import Any, Optional
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from http_message_signatures import InvalidSignature
+import cryptography.exceptions
+import http_message_signatures
 
 from . import _native
 from ._errors import VerificationError
 
-__all__ = ["verify_request", "VALUE_ERROR_REASONS"]
+__all__ = ["verify_request", "InvalidSignature", "VALUE_ERROR_REASONS"]
+
+
+class InvalidSignature(
+    http_message_signatures.InvalidSignature, cryptography.exceptions.InvalidSignature
+):
+    """The signature or the digest does not hold (dispatch-py answers 403).
+
+    Both libraries' ``InvalidSignature``, so that dispatch-py's handler and
+    code that catches ``cryptography``'s exception both see it."""
 
 #: The policy reasons dispatch-py reports as ``ValueError`` (HTTP 401); every
 #: other refusal is an ``InvalidSignature`` (HTTP 403), as in dispatch-py.
@@ -80,7 +92,9 @@ def verify_request(request: Any, key: Ed25519PublicKey, max_age: timedelta) -> N
     Raises:
         ValueError: the signature names another key, does not cover the
             required components, or the Content-Digest is unusable.
-        http_message_signatures.InvalidSignature: any other refusal.
+        InvalidSignature: any other refusal (both
+            ``cryptography.exceptions.InvalidSignature`` and
+            ``http_message_signatures.InvalidSignature``).
     """
     if not isinstance(key, Ed25519PublicKey):
         raise TypeError(f"key must be an Ed25519PublicKey, not {type(key).__name__}")

@@ -77,6 +77,8 @@
 //! | [`digest::MAX_HEADER_VALUE_LEN`] | const | The longest `Content-Digest` value `write_header_value` produces |
 //! | [`digest::check`] | fn | Checks a whole `body` against a `Content-Digest` header value |
 //! | [`digest::write_header_value`] | fn | Renders `<alg>=:<base64>:` for `digest` into `out` (which needs `MAX_HEADER_VALUE_LEN` bytes for sha-512), returning the text |
+//! | [`gzip::GzipError`] | enum | Why a body is not one well-formed gzip member within the limit |
+//! | [`gzip::inflate`] | fn | Inflates `body`, one gzip member, into at most `limit` bytes |
 //! | [`key::KeyError`] | enum | Why a key text was refused |
 //! | [`key::MAX_KEY_TEXT_LEN`] | const | The longest key text accepted, in bytes, surrounding whitespace included |
 //! | [`key::PRIVATE_KEY_PEM_LEN`] | const | Length of a private key rendered as PEM by `write_private_key_pem` (LF line ends, final LF included) |
@@ -91,6 +93,7 @@
 //! | [`key::write_public_key_pem`] | fn | Writes `key` as a PEM SubjectPublicKeyInfo block (`PUBLIC_KEY_PEM_LEN` bytes, LF line ends, final LF included) |
 //! | [`proto`] | crate | The generated protocol messages (`dispatch-proto`), re-exported |
 //! | [`run::BodyCheck`] | struct | Counts a request body against its limit as it streams in and, when the request's signature headers were verified, hashes it for the `Content-Digest` check |
+//! | [`run::ContentEncoding`] | enum | The `Content-Encoding` of an accepted request body |
 //! | [`run::DEFAULT_BODY_LIMIT`] | const | The default body limit: 16 MB, as dispatch-py |
 //! | [`run::GRPC_CONTENT_TYPE`] | const | The content type of gRPC responses |
 //! | [`run::GRPC_ENCODING_HEADER`] | const | The `grpc-encoding` request header |
@@ -201,6 +204,8 @@ pub mod status;
 
 #[cfg(feature = "alloc")]
 pub mod any;
+#[cfg(feature = "gzip")]
+pub mod gzip;
 #[cfg(feature = "alloc")]
 pub mod validate;
 

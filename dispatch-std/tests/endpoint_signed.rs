@@ -238,3 +238,71 @@ async fn a_signed_request_over_http2_uses_the_authority_pseudo_header() {
     let response: pb::RunResponse = prost::Message::decode(bytes).unwrap();
     assert_eq!(response.status, Status::Ok.number());
 }
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(data).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// Sends a gzip `body` signed as sent (the digest covers the compressed bytes).
+async fn send_gzip(addr: SocketAddr, body: &[u8]) -> Reply {
+    let signature = signature_headers(
+        &scheduler_key(),
+        &run_url(addr),
+        "application/proto",
+        body,
+        now(),
+    );
+    let mut headers: Vec<(&str, &str)> = vec![
+        ("content-type", "application/proto"),
+        ("content-encoding", "gzip"),
+    ];
+    headers.extend(signature.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+    send(addr, "POST", RUN_PATH, &headers, body).await
+}
+
+#[tokio::test]
+async fn a_gzip_body_signed_as_sent_runs_the_function() {
+    let server = server().await;
+    let reply = send_gzip(server.addr, &gzip(&echo_body("compressed"))).await;
+    assert_eq!(reply.header("accept-encoding"), Some("gzip"));
+    let response = reply.run_response();
+    let Some(pb::run_response::Directive::Exit(exit)) = response.directive else {
+        panic!("not an exit");
+    };
+    assert_eq!(exit.result.unwrap().output, Some(string_any("compressed")));
+}
+
+#[tokio::test]
+async fn a_gzip_body_that_inflates_past_the_limit_is_413() {
+    let server = server().await;
+    // 20 MB of zeros inside a valid RunRequest field: about 20 KB compressed,
+    // past the 16 MB body limit once inflated.
+    let mut body = echo_body("x");
+    let padding = vec![0u8; 20_000_000];
+    prost::encoding::bytes::encode(15, &padding, &mut body);
+    let compressed = gzip(&body);
+    assert!(compressed.len() < 100_000);
+    assert_refused(
+        &send_gzip(server.addr, &compressed).await,
+        413,
+        "resource_exhausted",
+    );
+}
+
+#[tokio::test]
+async fn a_corrupt_gzip_body_is_400() {
+    let server = server().await;
+    let mut compressed = gzip(&echo_body("x"));
+    let last = compressed.len() - 5;
+    compressed[last] ^= 0xff; // the CRC no longer matches
+    let reply = send_gzip(server.addr, &compressed).await;
+    assert_refused(&reply, 400, "invalid_argument");
+    assert!(
+        reply.connect_error().1.contains("gzip"),
+        "{:?}",
+        reply.connect_error()
+    );
+}

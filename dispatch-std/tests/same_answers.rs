@@ -153,17 +153,27 @@ fn cases() -> Vec<Case> {
     );
     wrong_path.grpc = Some(GrpcForm::Framed);
     let mut bad_encoding = case(
-        "encoding: gzip",
+        "encoding: br",
         "POST",
         RUN_PATH,
-        proto(&[("content-encoding", "gzip")]),
+        proto(&[("content-encoding", "br")]),
         &echo,
     );
+    // gRPC compresses per message, and only identity is served there.
     bad_encoding.grpc = Some(GrpcForm::FramedWith(
         "grpc-encoding",
         "gzip",
-        Refusal::UnsupportedEncoding,
+        Refusal::UnsupportedEncoding { gzip: false },
     ));
+    let mut gzip_headers = signed(RUN_PATH, "application/proto", &echo);
+    gzip_headers.push(("content-encoding", "gzip".to_owned()));
+    let not_gzip = case(
+        "encoding: gzip, body not gzip",
+        "POST",
+        RUN_PATH,
+        gzip_headers,
+        &echo,
+    );
     let mut bad_timeout = case(
         "timeout: not a number",
         "POST",
@@ -187,6 +197,7 @@ fn cases() -> Vec<Case> {
             &echo,
         ),
         bad_encoding,
+        not_gzip,
         case(
             "content type: text/plain",
             "POST",
@@ -456,7 +467,8 @@ async fn the_answers_are_the_documented_ones() {
         ("method: GET", 405, "unimplemented"),
         ("path: another RPC", 404, "unimplemented"),
         ("version: 2", 400, "invalid_argument"),
-        ("encoding: gzip", 501, "unimplemented"),
+        ("encoding: br", 501, "unimplemented"),
+        ("encoding: gzip, body not gzip", 400, "invalid_argument"),
         ("content type: text/plain", 415, "unimplemented"),
         ("timeout: not a number", 400, "invalid_argument"),
         ("body: over the limit", 413, "resource_exhausted"),

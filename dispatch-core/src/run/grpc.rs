@@ -84,7 +84,7 @@ pub fn message(body: &[u8]) -> Result<&[u8], Refusal<'static>> {
     let [flag, length @ ..] = *prefix;
     match flag {
         0 => {}
-        1 => return Err(Refusal::UnsupportedEncoding),
+        1 => return Err(Refusal::UnsupportedEncoding { gzip: false }),
         _ => return Err(Refusal::MalformedBody),
     }
     let length = usize::try_from(u32::from_be_bytes(length)).map_err(|_| Refusal::MalformedBody)?;
@@ -156,7 +156,10 @@ mod tests {
     fn frames() {
         assert_eq!(frame_prefix(258), Some([0, 0, 0, 1, 2]));
         assert_eq!(message(&[0, 0, 0, 0, 0]), Ok(&[][..]));
-        assert_eq!(message(&[1, 0, 0, 0, 0]), Err(Refusal::UnsupportedEncoding));
+        assert_eq!(
+            message(&[1, 0, 0, 0, 0]),
+            Err(Refusal::UnsupportedEncoding { gzip: false })
+        );
         assert_eq!(message(&[2, 0, 0, 0, 0]), Err(Refusal::MalformedBody));
         assert_eq!(message(&[0, 0, 0]), Err(Refusal::MalformedBody));
         // Two messages in a unary request are one too many.

@@ -17,6 +17,21 @@ pub struct RunHead {
     pub timeout: Option<Duration>,
     /// The declared body length, already checked against the limit.
     pub content_length: Option<u64>,
+    /// How the body is encoded: [`ContentEncoding::Gzip`] only where the
+    /// RPC accepts it; the host then inflates it with [`RunRpc::inflate`]
+    /// after the body check (the digest covers the body as sent).
+    pub encoding: ContentEncoding,
+}
+
+/// The `Content-Encoding` of an accepted request body.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ContentEncoding {
+    /// Sent as it is (no header, or `identity`).
+    #[default]
+    Identity,
+    /// Compressed with gzip (`gzip` or `x-gzip`, RFC 9110 section 8.4.1.3).
+    Gzip,
 }
 
 /// A header field that must appear at most once: `Ok(None)` when absent,
@@ -34,7 +49,8 @@ fn single<'r, R: RequestView + ?Sized>(request: &'r R, name: &str) -> Result<Opt
 impl RunRpc<'_> {
     /// Step 1 over Connect: the path (the Run RPC's, after any routing
     /// prefix the host strips), `POST`, `Connect-Protocol-Version` (`1` when
-    /// present), `Content-Encoding` (`identity` or none), `Content-Type`
+    /// present), `Content-Encoding` (`identity` or none, and `gzip` where
+    /// [`accept_gzip`](RunRpc::accept_gzip) was set), `Content-Type`
     /// (`application/proto`, or `application/json` when the host lent a
     /// [`JsonCodec`](super::JsonCodec)), `Connect-Timeout-Ms` and
     /// `Content-Length` (at most the body limit), checked in that order.
@@ -65,7 +81,7 @@ impl RunRpc<'_> {
         let version = single(request, connect::PROTOCOL_VERSION_HEADER)
             .map_err(|()| ProtocolVersionError::Unsupported)?;
         connect::check_protocol_version(version, false)?;
-        check_identity_encoding(request, connect::CONTENT_ENCODING_HEADER)?;
+        let encoding = check_encoding(request, connect::CONTENT_ENCODING_HEADER, self.gzip)?;
         let json = self.offers_json();
         let codec = single(request, connect::CONTENT_TYPE_HEADER)
             .ok()
@@ -83,6 +99,7 @@ impl RunRpc<'_> {
             codec,
             timeout,
             content_length,
+            encoding,
         })
     }
 
@@ -105,7 +122,9 @@ impl RunRpc<'_> {
                 json: self.offers_json(),
             });
         }
-        check_identity_encoding(request, super::grpc::ENCODING_HEADER)?;
+        // gRPC messages are compressed per frame, under `grpc-encoding`;
+        // only identity is served there.
+        check_encoding(request, super::grpc::ENCODING_HEADER, false)?;
         let timeout = match single(request, super::grpc::TIMEOUT_HEADER) {
             Ok(None) => None,
             Ok(Some(value)) => {
@@ -118,6 +137,7 @@ impl RunRpc<'_> {
             codec: Codec::Proto,
             timeout,
             content_length,
+            encoding: ContentEncoding::Identity,
         })
     }
 
@@ -165,21 +185,34 @@ pub fn check_content_length<R: RequestView + ?Sized>(
 
 /// An encoding header that must be absent or `identity`, on one or more
 /// field lines.
-fn check_identity_encoding<R: RequestView + ?Sized>(
+/// The one coding of `name` (every field line, comma-separated entries,
+/// `identity` entries ignored): identity, or gzip where `gzip` is
+/// accepted. Two codings (gzip applied twice, or gzip then another) are
+/// refused: nothing would undo them.
+fn check_encoding<R: RequestView + ?Sized>(
     request: &R,
     name: &str,
-) -> Result<(), Refusal<'static>> {
+    gzip: bool,
+) -> Result<ContentEncoding, Refusal<'static>> {
+    let refused = Refusal::UnsupportedEncoding { gzip };
+    let mut found = ContentEncoding::Identity;
     let mut index = 0;
     while let Some(line) = request.field_line(name, index) {
-        for encoding in line.split(|&b| b == b',') {
-            let encoding = encoding.trim_ascii();
-            if !encoding.is_empty() && !encoding.eq_ignore_ascii_case(b"identity") {
-                return Err(Refusal::UnsupportedEncoding);
+        for coding in line.split(|&b| b == b',') {
+            let coding = coding.trim_ascii();
+            if coding.is_empty() || coding.eq_ignore_ascii_case(b"identity") {
+                continue;
             }
+            let is_gzip =
+                coding.eq_ignore_ascii_case(b"gzip") || coding.eq_ignore_ascii_case(b"x-gzip");
+            if !gzip || !is_gzip || found == ContentEncoding::Gzip {
+                return Err(refused);
+            }
+            found = ContentEncoding::Gzip;
         }
         index += 1;
     }
-    Ok(())
+    Ok(found)
 }
 
 /// 1 to 19 ASCII digits (no sign, no spaces), as `Content-Length` is written.
@@ -213,7 +246,7 @@ mod tests {
                 Refusal::NoSuchRpc { .. } => Refusal::NoSuchRpc { path: "" },
                 Refusal::MethodNotAllowed { .. } => Refusal::MethodNotAllowed { method: "" },
                 Refusal::ProtocolVersion(e) => Refusal::ProtocolVersion(e),
-                Refusal::UnsupportedEncoding => Refusal::UnsupportedEncoding,
+                Refusal::UnsupportedEncoding { gzip } => Refusal::UnsupportedEncoding { gzip },
                 Refusal::UnsupportedContentType { json } => {
                     Refusal::UnsupportedContentType { json }
                 }
@@ -222,6 +255,82 @@ mod tests {
                 Refusal::BodyTooLarge { limit } => Refusal::BodyTooLarge { limit },
                 other => panic!("unexpected {other:?}"),
             })
+    }
+
+    #[cfg(feature = "gzip")]
+    #[test]
+    fn gzip_is_one_coding_where_accepted() {
+        let rpc = RunRpc::new().accept_gzip();
+        let encoding = |values: &[&str]| {
+            let mut headers = alloc::vec![("content-type", "application/proto")];
+            headers.extend(values.iter().map(|v| ("content-encoding", *v)));
+            let request = BorrowedRequest::from_url("POST", URL, &headers).unwrap();
+            rpc.check_head(&request)
+                .map(|h| h.encoding)
+                .map_err(|r| r.header())
+        };
+        let refused = Err(Some(("accept-encoding", "gzip, identity")));
+        assert_eq!(encoding(&[]), Ok(ContentEncoding::Identity));
+        assert_eq!(encoding(&["identity"]), Ok(ContentEncoding::Identity));
+        assert_eq!(encoding(&["GZIP"]), Ok(ContentEncoding::Gzip));
+        assert_eq!(encoding(&["x-gzip"]), Ok(ContentEncoding::Gzip));
+        assert_eq!(encoding(&["identity, gzip"]), Ok(ContentEncoding::Gzip));
+        assert_eq!(encoding(&["gzip, gzip"]), refused);
+        assert_eq!(encoding(&["gzip", "gzip"]), refused);
+        assert_eq!(encoding(&["br"]), refused);
+        assert_eq!(encoding(&["gzip, br"]), refused);
+        // gRPC compresses per message; its head never takes gzip.
+        let headers = [
+            ("content-type", "application/grpc"),
+            ("grpc-encoding", "gzip"),
+        ];
+        let request = BorrowedRequest::from_url("POST", URL, &headers).unwrap();
+        assert_eq!(
+            rpc.check_grpc_head(&request).map_err(|r| r.code()),
+            Err(crate::connect::Code::Unimplemented)
+        );
+    }
+
+    #[cfg(feature = "gzip")]
+    #[test]
+    fn inflate_counts_the_limit_and_refuses_what_is_not_gzip() {
+        let rpc = RunRpc::new().accept_gzip().body_limit(4);
+        let gzip = RunHead {
+            codec: crate::connect::Codec::Proto,
+            timeout: None,
+            content_length: None,
+            encoding: ContentEncoding::Gzip,
+        };
+        // "hello" from `printf hello | gzip -n`: 5 bytes, over the limit of 4.
+        let hello = [
+            0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xcb, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0, 0x86, 0xa6,
+            0x10, 0x36, 5, 0, 0, 0,
+        ];
+        assert_eq!(
+            rpc.inflate(&gzip, &hello),
+            Err(Refusal::BodyTooLarge { limit: 4 })
+        );
+        assert_eq!(
+            rpc.body_limit(5).inflate(&gzip, &hello).as_deref(),
+            Ok(&b"hello"[..])
+        );
+        assert_eq!(
+            rpc.inflate(&gzip, b"plain").map_err(|r| r.reason()),
+            Err("malformed-gzip")
+        );
+        // A gzip head this RPC did not accept is refused, never passed through.
+        assert_eq!(
+            RunRpc::new().inflate(&gzip, &hello),
+            Err(Refusal::UnsupportedEncoding { gzip: false })
+        );
+        let identity = RunHead {
+            encoding: ContentEncoding::Identity,
+            ..gzip
+        };
+        assert_eq!(
+            rpc.inflate(&identity, b"as is").as_deref(),
+            Ok(&b"as is"[..])
+        );
     }
 
     #[test]
@@ -256,7 +365,7 @@ mod tests {
                 URL,
                 &[("content-encoding", "gzip"), ("content-type", "text/plain")]
             ),
-            Err(Refusal::UnsupportedEncoding)
+            Err(Refusal::UnsupportedEncoding { gzip: false })
         );
         assert_eq!(
             head(
@@ -342,7 +451,7 @@ mod tests {
                     ("content-encoding", "br")
                 ]
             ),
-            Err(Refusal::UnsupportedEncoding)
+            Err(Refusal::UnsupportedEncoding { gzip: false })
         );
     }
 

@@ -37,6 +37,10 @@ pub struct ResponseHead {
     /// written in the request's codec) and was replaced by the function's
     /// own `STATUS_INVALID_RESPONSE` failure, for the host's log.
     pub output_replaced: bool,
+    /// The `Accept-Encoding` a Connect response carries, naming the
+    /// request encodings this RPC inflates besides identity (`gzip` where
+    /// [`RunRpc::accept_gzip`] was set); `None`: nothing to add.
+    pub accept_encoding: Option<&'static str>,
 }
 
 impl RunRpc<'_> {
@@ -100,7 +104,7 @@ impl RunRpc<'_> {
                         // codec still fail, the answer is at least well-formed.
                         out.truncate(start);
                         failure.encode(out).ok();
-                        return head(Codec::Proto, output_replaced);
+                        return self.head(Codec::Proto, output_replaced);
                     }
                 }
                 Codec::Json
@@ -113,15 +117,16 @@ impl RunRpc<'_> {
                 Codec::Proto
             }
         };
-        head(codec, output_replaced)
+        self.head(codec, output_replaced)
     }
-}
 
-fn head(codec: Codec, output_replaced: bool) -> ResponseHead {
-    ResponseHead {
-        status: 200,
-        content_type: codec.content_type(),
-        output_replaced,
+    fn head(&self, codec: Codec, output_replaced: bool) -> ResponseHead {
+        ResponseHead {
+            status: 200,
+            content_type: codec.content_type(),
+            output_replaced,
+            accept_encoding: self.offers_gzip().then_some("gzip"),
+        }
     }
 }
 

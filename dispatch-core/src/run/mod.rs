@@ -79,7 +79,7 @@ pub use grpc::{
     frame_prefix as grpc_frame_prefix, is_grpc_content_type, message as grpc_message,
     parse_timeout as parse_grpc_timeout,
 };
-pub use head::{RunHead, check_content_length};
+pub use head::{ContentEncoding, RunHead, check_content_length};
 #[cfg(feature = "alloc")]
 pub use message::{JsonCodec, ResponseHead, check_function, check_request, error_response};
 pub use refusal::{MAX_JSON_LEN, MAX_MESSAGE_LEN, Refusal};
@@ -95,6 +95,7 @@ pub const DEFAULT_BODY_LIMIT: usize = 16_000_000;
 #[derive(Clone, Copy)]
 pub struct RunRpc<'j> {
     body_limit: usize,
+    gzip: bool,
     #[cfg(feature = "alloc")]
     json: Option<&'j dyn JsonCodec>,
     #[cfg(not(feature = "alloc"))]
@@ -106,6 +107,7 @@ impl core::fmt::Debug for RunRpc<'_> {
         f.debug_struct("RunRpc")
             .field("body_limit", &self.body_limit)
             .field("json", &self.offers_json())
+            .field("gzip", &self.gzip)
             .finish()
     }
 }
@@ -121,6 +123,7 @@ impl<'j> RunRpc<'j> {
     pub const fn new() -> Self {
         RunRpc {
             body_limit: DEFAULT_BODY_LIMIT,
+            gzip: false,
             #[cfg(feature = "alloc")]
             json: None,
             #[cfg(not(feature = "alloc"))]
@@ -139,6 +142,66 @@ impl<'j> RunRpc<'j> {
     pub fn with_json(mut self, codec: &'j dyn JsonCodec) -> Self {
         self.json = Some(codec);
         self
+    }
+
+    /// Accepts `Content-Encoding: gzip` over Connect: the host then passes
+    /// every body through [`inflate`](Self::inflate) after the body check.
+    /// The inflated body counts against the body limit too.
+    #[cfg(feature = "gzip")]
+    pub const fn accept_gzip(mut self) -> Self {
+        self.gzip = true;
+        self
+    }
+
+    /// Whether `Content-Encoding: gzip` is accepted.
+    pub const fn offers_gzip(&self) -> bool {
+        self.gzip
+    }
+
+    /// Step 2½ (`alloc`): the body as the codec reads it. An identity body
+    /// is lent back as it is; a gzip body (only ever in a head of an RPC
+    /// that [accepts gzip](Self::accept_gzip)) is inflated within the body
+    /// limit: past it, [`Refusal::BodyTooLarge`]; malformed,
+    /// [`Refusal::MalformedGzip`].
+    ///
+    /// ```
+    /// use dispatch_core::run::RunRpc;
+    /// use dispatch_core::signature::BorrowedRequest;
+    ///
+    /// let url = "http://127.0.0.1:8000/dispatch.sdk.v1.FunctionService/Run";
+    /// let headers = [("content-type", "application/proto"), ("content-encoding", "gzip")];
+    /// let request = BorrowedRequest::from_url("POST", url, &headers).ok_or("bad URL")?;
+    /// let rpc = RunRpc::new().accept_gzip();
+    /// let head = rpc.check_head(&request).map_err(|refusal| refusal.to_string())?;
+    /// let err = rpc.inflate(&head, b"not gzip").unwrap_err();
+    /// assert_eq!(err.status(), 400);
+    /// // Without accept_gzip, the head is refused with 501 and Accept-Encoding.
+    /// let refusal = RunRpc::new().check_head(&request).unwrap_err();
+    /// assert_eq!((refusal.status(), refusal.header()), (501, Some(("accept-encoding", "identity"))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "alloc")]
+    pub fn inflate<'b>(
+        &self,
+        head: &RunHead,
+        body: &'b [u8],
+    ) -> Result<alloc::borrow::Cow<'b, [u8]>, Refusal<'static>> {
+        match head.encoding {
+            ContentEncoding::Identity => Ok(alloc::borrow::Cow::Borrowed(body)),
+            #[cfg(feature = "gzip")]
+            ContentEncoding::Gzip if self.gzip => match crate::gzip::inflate(body, self.body_limit)
+            {
+                Ok(inflated) => Ok(alloc::borrow::Cow::Owned(inflated)),
+                Err(crate::gzip::GzipError::TooLarge { limit }) => {
+                    Err(Refusal::BodyTooLarge { limit })
+                }
+                Err(error) => Err(Refusal::MalformedGzip {
+                    why: error.message(),
+                }),
+            },
+            // A head this RPC did not accept: refused as check_head would.
+            _ => Err(Refusal::UnsupportedEncoding { gzip: self.gzip }),
+        }
     }
 
     /// The body limit, in bytes.

@@ -55,7 +55,17 @@ pub enum Refusal<'a> {
     /// A `Content-Encoding` (or `grpc-encoding`) this endpoint cannot undo:
     /// 501 `unimplemented` (as connect-go answers), with `Accept-Encoding`
     /// naming what it can.
-    UnsupportedEncoding,
+    UnsupportedEncoding {
+        /// Whether the endpoint inflates `gzip` (a Connect request's
+        /// [`RunRpc::accept_gzip`](super::RunRpc::accept_gzip)).
+        gzip: bool,
+    },
+    /// A `Content-Encoding: gzip` body that is not one well-formed gzip
+    /// member: 400 `invalid_argument`.
+    MalformedGzip {
+        /// What is wrong with it.
+        why: &'static str,
+    },
     /// A content type other than the codecs this host offers: 415
     /// `unimplemented`, with `Accept-Post` naming them.
     UnsupportedContentType {
@@ -134,7 +144,7 @@ impl Refusal<'_> {
         match self {
             Refusal::NoSuchRpc { .. }
             | Refusal::MethodNotAllowed { .. }
-            | Refusal::UnsupportedEncoding
+            | Refusal::UnsupportedEncoding { .. }
             | Refusal::UnsupportedContentType { .. } => Code::Unimplemented,
             Refusal::ProtocolVersion(error) => error.code(),
             Refusal::BadTimeout(error) => error.code(),
@@ -142,6 +152,7 @@ impl Refusal<'_> {
             | Refusal::BadContentLength
             | Refusal::BodyUnreadable
             | Refusal::MalformedBody
+            | Refusal::MalformedGzip { .. }
             | Refusal::MissingFunction
             | Refusal::MissingDirective => Code::InvalidArgument,
             Refusal::BodyTooLarge { .. } => Code::ResourceExhausted,
@@ -162,7 +173,8 @@ impl Refusal<'_> {
             Refusal::NoSuchRpc { .. } => "no-such-rpc",
             Refusal::MethodNotAllowed { .. } => "method-not-allowed",
             Refusal::ProtocolVersion(_) => "unsupported-protocol-version",
-            Refusal::UnsupportedEncoding => "unsupported-encoding",
+            Refusal::UnsupportedEncoding { .. } => "unsupported-encoding",
+            Refusal::MalformedGzip { .. } => "malformed-gzip",
             Refusal::UnsupportedContentType { .. } => "unsupported-content-type",
             Refusal::BadTimeout(_) | Refusal::BadGrpcTimeout => "malformed-timeout",
             Refusal::BadContentLength => "malformed-content-length",
@@ -191,7 +203,10 @@ impl Refusal<'_> {
             Refusal::UnsupportedContentType { json: false } => {
                 Some(("accept-post", "application/proto"))
             }
-            Refusal::UnsupportedEncoding => Some(("accept-encoding", "identity")),
+            Refusal::UnsupportedEncoding { gzip: false } => Some(("accept-encoding", "identity")),
+            Refusal::UnsupportedEncoding { gzip: true } => {
+                Some(("accept-encoding", "gzip, identity"))
+            }
             _ => None,
         }
     }
@@ -247,8 +262,14 @@ impl fmt::Display for Refusal<'_> {
                 write!(f, "{method} is not allowed; the Run RPC takes POST")
             }
             Refusal::ProtocolVersion(error) => fmt::Display::fmt(error, f),
-            Refusal::UnsupportedEncoding => {
+            Refusal::UnsupportedEncoding { gzip: false } => {
                 f.write_str("compressed requests are not supported; send identity")
+            }
+            Refusal::UnsupportedEncoding { gzip: true } => {
+                f.write_str("the content encoding must be gzip or identity")
+            }
+            Refusal::MalformedGzip { why } => {
+                write!(f, "the gzip request body is malformed: {why}")
             }
             Refusal::UnsupportedContentType { json: true } => {
                 f.write_str("the content type must be application/proto or application/json")
@@ -331,7 +352,21 @@ mod tests {
                 400,
                 Code::InvalidArgument,
             ),
-            (Refusal::UnsupportedEncoding, 501, Code::Unimplemented),
+            (
+                Refusal::UnsupportedEncoding { gzip: false },
+                501,
+                Code::Unimplemented,
+            ),
+            (
+                Refusal::UnsupportedEncoding { gzip: true },
+                501,
+                Code::Unimplemented,
+            ),
+            (
+                Refusal::MalformedGzip { why: "x" },
+                400,
+                Code::InvalidArgument,
+            ),
             (
                 Refusal::UnsupportedContentType { json: true },
                 415,

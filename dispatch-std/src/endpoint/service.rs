@@ -5,6 +5,7 @@
 use core::convert::Infallible;
 use core::task::{Context, Poll as TaskPoll};
 use core::time::Duration;
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -91,6 +92,7 @@ impl EndpointService {
         RunRpc::new()
             .body_limit(self.shared.verify.limit())
             .with_json(&ProtoJson)
+            .accept_gzip()
     }
 
     /// The core's steps, in order.
@@ -135,11 +137,12 @@ impl EndpointService {
                 return refuse_closing(transport, &refused.refusal, close);
             }
         };
+        // The digest covered the body as sent; the codec reads it inflated.
         let message = match transport {
-            Transport::Connect => Ok(&body[..]),
-            Transport::Grpc => run::grpc_message(&body),
+            Transport::Connect => rpc.inflate(&head, &body),
+            Transport::Grpc => run::grpc_message(&body).map(Cow::Borrowed),
         };
-        let request = match message.and_then(|message| rpc.decode_request(head.codec, message)) {
+        let request = match message.and_then(|message| rpc.decode_request(head.codec, &message)) {
             Ok(request) => request,
             Err(refusal) => return refuse(transport, &refusal),
         };
@@ -342,5 +345,10 @@ fn respond(
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let (Transport::Connect, Some(accepted)) = (transport, written.accept_encoding) {
+        response
+            .headers_mut()
+            .insert(header::ACCEPT_ENCODING, HeaderValue::from_static(accepted));
+    }
     response
 }

@@ -1,4 +1,4 @@
-//! A local Dispatch scheduler: what the hosted service does, on one machine.
+//! The self-hosted Dispatch scheduler: what the hosted service does, on one machine.
 //!
 //! It serves `dispatch.sdk.v1.DispatchService/Dispatch` (Bearer check against
 //! the API key, validation of the calls, one id per call) and drives every
@@ -41,7 +41,7 @@
 //! in memory only: a restarted scheduler knows none of its earlier runs).
 //!
 //! ```no_run
-//! use dispatch_std::scheduler::{Scheduler, SchedulerConfig};
+//! use dispatch_scheduler::{Scheduler, SchedulerConfig};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let config = SchedulerConfig::new().api_key(Some("secret".into()));
@@ -53,6 +53,7 @@
 //! # Ok(())
 //! # }
 //! ```
+#![forbid(unsafe_code)]
 
 mod attempt;
 mod run;
@@ -68,7 +69,7 @@ use dispatch_core::proto::sdk::v1 as pb;
 use dispatch_core::status::Status;
 use ed25519_dalek::SigningKey;
 
-pub use crate::client::RetryPolicy;
+pub use dispatch_std::client::RetryPolicy;
 pub use server::{SchedulerService, WAIT_PATH_PREFIX};
 pub use store::{RunInfo, RunOutcome};
 
@@ -246,7 +247,7 @@ struct Inner {
 impl Scheduler {
     /// A scheduler with `config` and no runs.
     pub fn new(config: SchedulerConfig) -> Result<Self, SchedulerError> {
-        let http = crate::client::http_client("dispatch-rs-scheduler")
+        let http = dispatch_std::client::http_client("dispatch-rs-scheduler")
             .map_err(|e| SchedulerError::HttpClient(e.to_string()))?;
         Ok(Scheduler {
             inner: Arc::new(Inner {

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use dispatch_core::proto::sdk::v1 as pb;
 use dispatch_core::status::Status;
+use dispatch_scheduler::{DispatchError, RunInfo, Scheduler};
 use dispatch_std::endpoint::{self, Directive, FunctionError, Outcome, Poll, Registry, Run};
-use dispatch_std::scheduler::{DispatchError, RunInfo, Scheduler};
 use prost_types::Any;
 use scheduler_support::{fast_scheduler, raw_server, serve_endpoint};
 

@@ -6,8 +6,8 @@
 mod scheduler_support;
 
 use dispatch_core::status::Status;
+use dispatch_scheduler::Scheduler;
 use dispatch_std::endpoint::{self, Directive, Endpoint, Outcome, Registry, Run};
-use dispatch_std::scheduler::Scheduler;
 use ed25519_dalek::SigningKey;
 use scheduler_support::fast_config;
 

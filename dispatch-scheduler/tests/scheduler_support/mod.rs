@@ -6,8 +6,8 @@
 use core::net::SocketAddr;
 use core::time::Duration;
 
+use dispatch_scheduler::{RetryPolicy, Scheduler, SchedulerConfig};
 use dispatch_std::endpoint::{Endpoint, Registry};
-use dispatch_std::scheduler::{RetryPolicy, Scheduler, SchedulerConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use clap::Args;
 use dispatch_core::any::AnyValue;
 use dispatch_core::proto::sdk::v1 as pb;
+use dispatch_scheduler::{RetryPolicy, Scheduler, SchedulerConfig, WAIT_PATH_PREFIX};
 use dispatch_std::client::{Client, ClientError};
 use dispatch_std::config::{DEFAULT_ENDPOINT_ADDR, EndpointConfig};
 use dispatch_std::endpoint::Endpoint;
-use dispatch_std::scheduler::{RetryPolicy, Scheduler, SchedulerConfig, WAIT_PATH_PREFIX};
 use prost_types::Any;
 use tokio::net::TcpListener;
 

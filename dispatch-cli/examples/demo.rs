@@ -1,7 +1,7 @@
 //! Dispatch end to end, on one machine, in one command:
 //!
 //! ```text
-//! cargo run -p dispatch-std --example demo
+//! cargo run -p dispatch-cli --example demo
 //! ```
 //!
 //! It starts, in this process and on loopback ports:
@@ -19,15 +19,15 @@
 //!
 //! Options: `--n N` changes the input (1 to 100).
 
-#[path = "../src/bin/dispatch/demo.rs"]
+#[path = "../src/demo.rs"]
 mod demo;
 
 use core::time::Duration;
 
 use dispatch_core::status::Status;
+use dispatch_scheduler::{RetryPolicy, Scheduler, SchedulerConfig};
 use dispatch_std::client::Client;
 use dispatch_std::endpoint::{Endpoint, call};
-use dispatch_std::scheduler::{RetryPolicy, Scheduler, SchedulerConfig};
 use ed25519_dalek::SigningKey;
 use tokio::net::TcpListener;
 

@@ -2,14 +2,15 @@
 //! as JSON with the exit code of its status, and clear errors (never a hang)
 //! when the scheduler is out of reach or stops mid-run.
 
+#[path = "../../dispatch-scheduler/tests/scheduler_support/mod.rs"]
 mod scheduler_support;
 
 use core::time::Duration;
 use std::process::Stdio;
 use std::sync::Arc;
 
+use dispatch_scheduler::Scheduler;
 use dispatch_std::endpoint::{Directive, FunctionError, Outcome, Registry, Run};
-use dispatch_std::scheduler::Scheduler;
 use scheduler_support::{fast_config, serve_endpoint, serve_scheduler};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;

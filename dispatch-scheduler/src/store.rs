@@ -59,7 +59,7 @@ impl RunInfo {
         });
         if let (Some(outcome), Some(map)) = (&self.outcome, value.as_object_mut()) {
             map.insert("status".into(), outcome.status.name().into());
-            match crate::json::to_json(&outcome.result) {
+            match dispatch_std::json::to_json(&outcome.result) {
                 Ok(result) => {
                     map.insert("result".into(), result);
                 }
@@ -81,14 +81,14 @@ struct Record {
 
 /// Every run, by dispatch id.
 #[derive(Default)]
-pub(super) struct Store {
+pub(crate) struct Store {
     runs: Mutex<HashMap<String, Record>>,
     counter: AtomicU64,
 }
 
 impl Store {
     /// A new, unique dispatch id: 64 random bits and a counter, in hex.
-    pub(super) fn new_id(&self) -> String {
+    pub(crate) fn new_id(&self) -> String {
         let mut hasher = RandomState::new().build_hasher();
         hasher.write_u64(0xd15_a7c4);
         let count = self.counter.fetch_add(1, Ordering::Relaxed);
@@ -101,14 +101,14 @@ impl Store {
     }
 
     /// Records a new run.
-    pub(super) fn insert(&self, info: RunInfo) {
+    pub(crate) fn insert(&self, info: RunInfo) {
         let (done, _) = watch::channel(false);
         self.lock()
             .insert(info.dispatch_id.clone(), Record { info, done });
     }
 
     /// Counts one more attempt of run `id`, now calling `function` at `endpoint`.
-    pub(super) fn attempted(&self, id: &str, function: &str, endpoint: &str) {
+    pub(crate) fn attempted(&self, id: &str, function: &str, endpoint: &str) {
         if let Some(record) = self.lock().get_mut(id) {
             record.info.attempts = record.info.attempts.saturating_add(1);
             if record.info.function != function {
@@ -121,7 +121,7 @@ impl Store {
     }
 
     /// Records the outcome of run `id` and wakes its waiters.
-    pub(super) fn finish(&self, id: &str, outcome: RunOutcome) {
+    pub(crate) fn finish(&self, id: &str, outcome: RunOutcome) {
         if let Some(record) = self.lock().get_mut(id) {
             record.info.outcome = Some(outcome);
             record.done.send_replace(true);
@@ -129,12 +129,12 @@ impl Store {
     }
 
     /// Run `id` as it is now.
-    pub(super) fn info(&self, id: &str) -> Option<RunInfo> {
+    pub(crate) fn info(&self, id: &str) -> Option<RunInfo> {
         self.lock().get(id).map(|record| record.info.clone())
     }
 
     /// Waits for run `id` to be done, at most `timeout`, then returns it.
-    pub(super) async fn wait(&self, id: &str, timeout: Option<Duration>) -> Option<RunInfo> {
+    pub(crate) async fn wait(&self, id: &str, timeout: Option<Duration>) -> Option<RunInfo> {
         let mut done = self.lock().get(id)?.done.subscribe();
         let finished = done.wait_for(|done| *done);
         match timeout {

@@ -12,9 +12,9 @@ use dispatch_core::status::{Retry, Status};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::attempt::{self, AttemptConfig, Failure};
-use super::store::{RunInfo, RunOutcome};
-use super::{Inner, RetryPolicy, scheduler_error};
+use crate::attempt::{self, AttemptConfig, Failure};
+use crate::store::{RunInfo, RunOutcome};
+use crate::{Inner, RetryPolicy, scheduler_error};
 
 /// Where a child run sits in its tree.
 struct Lineage {
@@ -25,7 +25,7 @@ struct Lineage {
 /// Starts a run of `call` in its own task and returns its dispatch id.
 /// `parent` is the run that dispatched it through a poll, with the channel
 /// its result goes to; `None` for a run dispatched through the API.
-pub(super) fn start(
+pub(crate) fn start(
     inner: &Arc<Inner>,
     runtime: &tokio::runtime::Handle,
     call: pb::Call,

@@ -56,6 +56,7 @@
 #![forbid(unsafe_code)]
 
 mod attempt;
+pub mod machine;
 mod run;
 mod server;
 mod store;

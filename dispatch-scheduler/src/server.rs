@@ -134,16 +134,18 @@ where
         }
         authenticate(inner, &request)?;
         let wait_ms = wait_ms(request.uri().query())?;
-        let info = inner
-            .store
+        let scheduler = crate::Scheduler {
+            inner: Arc::clone(inner),
+        };
+        let info = scheduler
             .wait(id, Some(Duration::from_millis(wait_ms)))
             .await
             .ok_or_else(|| {
                 Refusal::new(
                     Code::NotFound,
                     format!(
-                        "no run {id:?}: this scheduler never started it \
-                         (runs are kept in memory, so a restart forgets them)"
+                        "no run {id:?}: this scheduler never started it, or it finished \
+                         longer ago than the retention (--retain)"
                     ),
                 )
             })?;
@@ -262,8 +264,10 @@ where
     };
     let ids = scheduler
         .dispatch(dispatch_request.calls)
+        .await
         .map_err(|error| match error {
             crate::DispatchError::InvalidCalls(why) => Refusal::new(Code::InvalidArgument, why),
+            crate::DispatchError::Stopped(why) => Refusal::new(Code::Unavailable, why),
             other => Refusal::new(Code::Internal, other.to_string()),
         })?;
     let response = pb::DispatchResponse { dispatch_ids: ids };

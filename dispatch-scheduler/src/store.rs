@@ -1,16 +1,108 @@
-//! The runs a scheduler knows: their identity, attempts and outcome, in memory.
+//! Where runs are kept: the [`Store`] trait, the in-memory store, and what
+//! the wait route reports of a run ([`RunInfo`]).
+//!
+//! A store keeps every run's [`RunState`] as the machine last changed it.
+//! The driver commits each batch of changes in one call to
+//! [`Store::commit`] (group commit) before any effect of that batch is
+//! visible: a Dispatch answered with ids, a Run request sent, an outcome
+//! reported. After a restart, [`Store::unfinished`] gives the machine back
+//! every run that has no outcome.
 
-use core::hash::{BuildHasher, Hasher};
-use core::sync::atomic::{AtomicU64, Ordering};
-use core::time::Duration;
+use core::fmt;
 use std::collections::HashMap;
-use std::collections::hash_map::RandomState;
-use std::sync::{Mutex, PoisonError};
 
 use dispatch_core::proto::sdk::v1 as pb;
 use dispatch_core::status::Status;
 use serde_json::{Value, json};
-use tokio::sync::watch;
+
+use crate::machine::RunState;
+
+/// Why a store failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The store could not be opened: what, and why.
+    Open(String),
+    /// A read or a write failed.
+    Io(String),
+    /// The store was written by a newer version of this program.
+    NewerSchema {
+        /// The schema version in the store.
+        found: u32,
+        /// The newest version this program knows.
+        known: u32,
+    },
+    /// A run's record does not decode.
+    Corrupt(String),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::Open(why) => write!(f, "the store cannot be opened: {why}"),
+            StoreError::Io(why) => write!(f, "the store failed: {why}"),
+            StoreError::NewerSchema { found, known } => write!(
+                f,
+                "the store's schema is version {found}, newer than this program knows \
+                 ({known}): run the newer dispatch, or point --db at another file"
+            ),
+            StoreError::Corrupt(why) => write!(f, "a run in the store does not decode: {why}"),
+        }
+    }
+}
+
+impl core::error::Error for StoreError {}
+
+/// Where the scheduler keeps its runs. Small on purpose: every backend
+/// (memory, SQLite, later PostgreSQL) implements these four calls.
+pub trait Store: Send {
+    /// Makes every state in `changes` durable (inserted or replaced by id),
+    /// all or none: when it returns `Ok`, they survive a crash.
+    fn commit(&mut self, changes: &[RunState]) -> Result<(), StoreError>;
+    /// Every run without an outcome.
+    fn unfinished(&mut self) -> Result<Vec<RunState>, StoreError>;
+    /// Run `id`, finished or not.
+    fn get(&mut self, id: &str) -> Result<Option<RunState>, StoreError>;
+    /// Deletes the runs finished before `before_ms` (ms since the epoch);
+    /// returns how many.
+    fn purge(&mut self, before_ms: u64) -> Result<usize, StoreError>;
+}
+
+/// Runs in memory: nothing survives the process (the tests' and the
+/// benchmark's baseline). Finished runs are still purged after the retention.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    runs: HashMap<String, RunState>,
+}
+
+impl Store for MemoryStore {
+    fn commit(&mut self, changes: &[RunState]) -> Result<(), StoreError> {
+        for run in changes {
+            self.runs.insert(run.id.clone(), run.clone());
+        }
+        Ok(())
+    }
+
+    fn unfinished(&mut self) -> Result<Vec<RunState>, StoreError> {
+        Ok(self
+            .runs
+            .values()
+            .filter(|r| !r.is_done())
+            .cloned()
+            .collect())
+    }
+
+    fn get(&mut self, id: &str) -> Result<Option<RunState>, StoreError> {
+        Ok(self.runs.get(id).cloned())
+    }
+
+    fn purge(&mut self, before_ms: u64) -> Result<usize, StoreError> {
+        let before = self.runs.len();
+        self.runs
+            .retain(|_, run| !(run.is_done() && run.finished_ms < before_ms));
+        Ok(before - self.runs.len())
+    }
+}
 
 /// How a run ended: its status and its result.
 #[derive(Clone, Debug, PartialEq)]
@@ -73,78 +165,19 @@ impl RunInfo {
     }
 }
 
-/// One run's record; `done` is `Some` once the outcome is known.
-struct Record {
-    info: RunInfo,
-    done: watch::Sender<bool>,
-}
-
-/// Every run, by dispatch id.
-#[derive(Default)]
-pub(crate) struct Store {
-    runs: Mutex<HashMap<String, Record>>,
-    counter: AtomicU64,
-}
-
-impl Store {
-    /// A new, unique dispatch id: 64 random bits and a counter, in hex.
-    pub(crate) fn new_id(&self) -> String {
-        let mut hasher = RandomState::new().build_hasher();
-        hasher.write_u64(0xd15_a7c4);
-        let count = self.counter.fetch_add(1, Ordering::Relaxed);
-        format!("{:016x}{count:06x}", hasher.finish())
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Record>> {
-        // A panic elsewhere while holding the lock leaves the map usable.
-        self.runs.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Records a new run.
-    pub(crate) fn insert(&self, info: RunInfo) {
-        let (done, _) = watch::channel(false);
-        self.lock()
-            .insert(info.dispatch_id.clone(), Record { info, done });
-    }
-
-    /// Counts one more attempt of run `id`, now calling `function` at `endpoint`.
-    pub(crate) fn attempted(&self, id: &str, function: &str, endpoint: &str) {
-        if let Some(record) = self.lock().get_mut(id) {
-            record.info.attempts = record.info.attempts.saturating_add(1);
-            if record.info.function != function {
-                function.clone_into(&mut record.info.function);
-            }
-            if record.info.endpoint != endpoint {
-                endpoint.clone_into(&mut record.info.endpoint);
-            }
+impl From<&RunState> for RunInfo {
+    fn from(run: &RunState) -> Self {
+        RunInfo {
+            dispatch_id: run.id.clone(),
+            function: run.function.clone(),
+            endpoint: run.endpoint.clone(),
+            parent_dispatch_id: run.parent.clone(),
+            root_dispatch_id: run.root.clone(),
+            attempts: run.attempts,
+            outcome: run.outcome_status().map(|status| RunOutcome {
+                status,
+                result: run.result.clone().unwrap_or_default(),
+            }),
         }
-    }
-
-    /// Records the outcome of run `id` and wakes its waiters.
-    pub(crate) fn finish(&self, id: &str, outcome: RunOutcome) {
-        if let Some(record) = self.lock().get_mut(id) {
-            record.info.outcome = Some(outcome);
-            record.done.send_replace(true);
-        }
-    }
-
-    /// Run `id` as it is now.
-    pub(crate) fn info(&self, id: &str) -> Option<RunInfo> {
-        self.lock().get(id).map(|record| record.info.clone())
-    }
-
-    /// Waits for run `id` to be done, at most `timeout`, then returns it.
-    pub(crate) async fn wait(&self, id: &str, timeout: Option<Duration>) -> Option<RunInfo> {
-        let mut done = self.lock().get(id)?.done.subscribe();
-        let finished = done.wait_for(|done| *done);
-        match timeout {
-            Some(timeout) => {
-                let _ = tokio::time::timeout(timeout, finished).await;
-            }
-            None => {
-                let _ = finished.await;
-            }
-        }
-        self.info(id)
     }
 }

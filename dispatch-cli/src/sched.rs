@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use clap::Args;
 use dispatch_core::any::AnyValue;
 use dispatch_core::proto::sdk::v1 as pb;
-use dispatch_scheduler::{Backoff, Scheduler, SchedulerConfig, WAIT_PATH_PREFIX};
+use dispatch_scheduler::{
+    Backoff, MemoryStore, Scheduler, SchedulerConfig, SqliteStore, Store, WAIT_PATH_PREFIX,
+};
 use dispatch_std::client::{Client, ClientError};
 use dispatch_std::config::{DEFAULT_ENDPOINT_ADDR, EndpointConfig};
 use dispatch_std::endpoint::Endpoint;
@@ -46,6 +48,17 @@ pub(crate) struct SchedulerArgs {
     /// it) before it is purged.
     #[arg(long, default_value_t = 24)]
     retain: u64,
+    /// The SQLite file runs are kept in (created if absent; WAL files
+    /// beside it). A restart on the same file resumes every unfinished run.
+    #[arg(
+        long,
+        env = "DISPATCH_SCHEDULER_DB",
+        default_value = "dispatch-scheduler.db"
+    )]
+    db: PathBuf,
+    /// Keep runs in memory only: a restart forgets them (experiments).
+    #[arg(long, conflicts_with = "db")]
+    memory: bool,
     /// Seconds one Run request may take before it counts as a timeout.
     #[arg(long, default_value_t = 60)]
     attempt_timeout: u64,
@@ -84,7 +97,16 @@ pub(crate) async fn scheduler(args: SchedulerArgs) -> Outcome {
         })
         .retain(Duration::from_secs(args.retain.saturating_mul(3600)))
         .attempt_timeout(Duration::from_secs(args.attempt_timeout.max(1)));
-    let scheduler = Scheduler::new(config).map_err(|e| Failure::error(e.to_string()))?;
+    let store: Box<dyn Store> = if args.memory {
+        Box::new(MemoryStore::default())
+    } else {
+        Box::new(
+            SqliteStore::open(&args.db)
+                .map_err(|e| Failure::error(format!("--db {}: {e}", args.db.display())))?,
+        )
+    };
+    let scheduler =
+        Scheduler::with_store(config, store).map_err(|e| Failure::error(e.to_string()))?;
     let listener = TcpListener::bind(&args.listen)
         .await
         .map_err(|e| Failure::error(format!("cannot listen on {}: {e}", args.listen)))?;

@@ -64,6 +64,7 @@ mod attempt;
 mod driver;
 pub mod machine;
 mod server;
+mod sqlite;
 pub mod store;
 
 use core::fmt;
@@ -77,6 +78,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 pub use machine::Backoff;
 pub use server::{SchedulerService, WAIT_PATH_PREFIX};
+pub use sqlite::{SCHEMA_VERSION, SqliteStore};
 pub use store::{MemoryStore, RunInfo, RunOutcome, Store, StoreError};
 
 use driver::{Input, SharedStore};

@@ -12,7 +12,7 @@
 //! | `layer` | the tower Layer verifying signatures under a body limit (`endpoint`) |
 //! | `endpoint` | the function registry and the Run endpoint on hyper 1 / axum (`endpoint`) |
 //! | [`client`] | the Dispatch API client (`DispatchService/Dispatch` over reqwest) |
-//! | `scheduler` | the local scheduler: the Dispatch RPC, runs, retries, polls (`scheduler`) |
+//! | `serve` | the one accept loop (HTTP/1.1 and HTTP/2, bounded connections, graceful shutdown) (`endpoint`) |
 //! | `grpc` | the endpoint and the client over gRPC with tonic (`grpc`) |
 #![forbid(unsafe_code)]
 
@@ -44,7 +44,5 @@ pub mod http;
 pub mod json;
 #[cfg(feature = "endpoint")]
 pub mod layer;
-#[cfg(feature = "scheduler")]
-pub mod scheduler;
 #[cfg(feature = "endpoint")]
-mod serve;
+pub mod serve;

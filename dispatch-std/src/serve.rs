@@ -1,6 +1,6 @@
 //! The one accept loop: HTTP/1.1 and cleartext HTTP/2 connections on hyper 1,
 //! with graceful shutdown. The endpoint (Connect, and gRPC) and the local
-//! scheduler all serve through it.
+//! scheduler (the `dispatch-scheduler` crate) all serve through it.
 //!
 //! No connection can hold the server hostage:
 //! - a connection must send its first request head within the header-read
@@ -47,23 +47,24 @@ const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 
 /// How [`serve_connections`] treats slow clients, crowds and shutdown.
 #[derive(Clone, Debug)]
-pub(crate) struct ServeOptions {
+#[non_exhaustive]
+pub struct ServeOptions {
     /// What the log lines call the server.
-    pub(crate) name: &'static str,
+    pub name: &'static str,
     /// How long a client may take to send a request head (the first one on
     /// a connection included); `None`: no limit.
-    pub(crate) header_read_timeout: Option<Duration>,
+    pub header_read_timeout: Option<Duration>,
     /// How long a connection may stay open with no request in flight.
-    pub(crate) idle_timeout: Duration,
+    pub idle_timeout: Duration,
     /// The most connections open at once.
-    pub(crate) max_connections: usize,
+    pub max_connections: usize,
     /// How long shutdown waits for requests in flight; `None`: until they end.
-    pub(crate) shutdown_grace: Option<Duration>,
+    pub shutdown_grace: Option<Duration>,
 }
 
 impl ServeOptions {
     /// The defaults, for a server of this name.
-    pub(crate) fn new(name: &'static str) -> Self {
+    pub fn new(name: &'static str) -> Self {
         ServeOptions {
             name,
             header_read_timeout: Some(DEFAULT_HEADER_READ_TIMEOUT),
@@ -214,7 +215,7 @@ where
 /// Serves `service` on every connection accepted from `listener` until
 /// `shutdown` completes, then stops accepting and lets requests in flight
 /// finish (within the grace, if any).
-pub(crate) async fn serve_connections<S, B>(
+pub async fn serve_connections<S, B>(
     service: S,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()>,

@@ -234,7 +234,8 @@ def test_our_scheduler_runs_a_function_on_the_patched_endpoint(tmp_path):
         for name in ("scheduler", "other"):
             port = free_port()
             args = [binary, "scheduler", "--listen", f"127.0.0.1:{port}",
-                    "--signing-key", str(keys[name][0]), "--max-attempts", "1"]
+                    "--signing-key", str(keys[name][0]), "--max-attempts", "1",
+                    "--db", str(tmp_path / f"{name}.db")]
             stack.enter_context(started(args, {"DISPATCH_API_KEY": API_KEY}, port, name))
             schedulers[name] = f"http://127.0.0.1:{port}"
         port, server = endpoint(keys["scheduler"][1], True, api_url=schedulers["scheduler"])

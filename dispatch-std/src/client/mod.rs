@@ -586,7 +586,7 @@ fn transport_error(source: reqwest::Error) -> ClientError {
 /// Reads a response body, stopping once it would pass `limit` bytes: the
 /// bytes read, and `false` when the body was cut short. The one bounded
 /// reader of responses (the API client's, the scheduler's).
-pub(crate) async fn read_limited(
+pub async fn read_limited(
     mut response: reqwest::Response,
     limit: usize,
 ) -> Result<(Vec<u8>, bool), reqwest::Error> {

@@ -128,7 +128,7 @@ impl RetryPolicy {
 
     /// The jittered wait after failed attempt number `attempt`: uniform in
     /// `[base/2, base]`, so that many clients do not retry in step.
-    pub(crate) fn backoff(&self, attempt: u32) -> Duration {
+    pub fn backoff(&self, attempt: u32) -> Duration {
         let base = self.base_backoff(attempt);
         let half = base / 2;
         let spread = u64::try_from((base - half).as_nanos()).unwrap_or(u64::MAX);

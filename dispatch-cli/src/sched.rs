@@ -6,10 +6,12 @@ use std::path::PathBuf;
 use clap::Args;
 use dispatch_core::any::AnyValue;
 use dispatch_core::proto::sdk::v1 as pb;
+use dispatch_scheduler::{
+    Backoff, MemoryStore, Scheduler, SchedulerConfig, SqliteStore, Store, WAIT_PATH_PREFIX,
+};
 use dispatch_std::client::{Client, ClientError};
 use dispatch_std::config::{DEFAULT_ENDPOINT_ADDR, EndpointConfig};
 use dispatch_std::endpoint::Endpoint;
-use dispatch_std::scheduler::{RetryPolicy, Scheduler, SchedulerConfig, WAIT_PATH_PREFIX};
 use prost_types::Any;
 use tokio::net::TcpListener;
 
@@ -38,10 +40,25 @@ pub(crate) struct SchedulerArgs {
     /// Accept calls without checking the API key (local experiments only).
     #[arg(long)]
     no_auth: bool,
-    /// Attempts per step of a run (1 to 10) before a temporary failure
-    /// becomes its outcome.
-    #[arg(long, default_value_t = 10)]
+    /// Attempts per step of a run before a temporary failure becomes its
+    /// outcome; 0: retry until the call expires.
+    #[arg(long, default_value_t = 0)]
     max_attempts: u32,
+    /// Hours a finished run stays in the store (and `runs/<id>` answers for
+    /// it) before it is purged.
+    #[arg(long, default_value_t = 24)]
+    retain: u64,
+    /// The SQLite file runs are kept in (created if absent; WAL files
+    /// beside it). A restart on the same file resumes every unfinished run.
+    #[arg(
+        long,
+        env = "DISPATCH_SCHEDULER_DB",
+        default_value = "dispatch-scheduler.db"
+    )]
+    db: PathBuf,
+    /// Keep runs in memory only: a restart forgets them (experiments).
+    #[arg(long, conflicts_with = "db")]
+    memory: bool,
     /// Seconds one Run request may take before it counts as a timeout.
     #[arg(long, default_value_t = 60)]
     attempt_timeout: u64,
@@ -74,9 +91,22 @@ pub(crate) async fn scheduler(args: SchedulerArgs) -> Outcome {
     let config = SchedulerConfig::new()
         .api_key(api_key)
         .signing_key(Some(signing_key))
-        .retry(RetryPolicy::exponential(args.max_attempts))
+        .retry(Backoff {
+            max_attempts: (args.max_attempts > 0).then_some(args.max_attempts),
+            ..Backoff::default()
+        })
+        .retain(Duration::from_secs(args.retain.saturating_mul(3600)))
         .attempt_timeout(Duration::from_secs(args.attempt_timeout.max(1)));
-    let scheduler = Scheduler::new(config).map_err(|e| Failure::error(e.to_string()))?;
+    let store: Box<dyn Store> = if args.memory {
+        Box::new(MemoryStore::default())
+    } else {
+        Box::new(
+            SqliteStore::open(&args.db)
+                .map_err(|e| Failure::error(format!("--db {}: {e}", args.db.display())))?,
+        )
+    };
+    let scheduler =
+        Scheduler::with_store(config, store).map_err(|e| Failure::error(e.to_string()))?;
     let listener = TcpListener::bind(&args.listen)
         .await
         .map_err(|e| Failure::error(format!("cannot listen on {}: {e}", args.listen)))?;

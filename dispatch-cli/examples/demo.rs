@@ -1,7 +1,7 @@
 //! Dispatch end to end, on one machine, in one command:
 //!
 //! ```text
-//! cargo run -p dispatch-std --example demo
+//! cargo run -p dispatch-cli --example demo
 //! ```
 //!
 //! It starts, in this process and on loopback ports:
@@ -19,15 +19,15 @@
 //!
 //! Options: `--n N` changes the input (1 to 100).
 
-#[path = "../src/bin/dispatch/demo.rs"]
+#[path = "../src/demo.rs"]
 mod demo;
 
 use core::time::Duration;
 
 use dispatch_core::status::Status;
+use dispatch_scheduler::{Backoff, Scheduler, SchedulerConfig};
 use dispatch_std::client::Client;
 use dispatch_std::endpoint::{Endpoint, call};
-use dispatch_std::scheduler::{RetryPolicy, Scheduler, SchedulerConfig};
 use ed25519_dalek::SigningKey;
 use tokio::net::TcpListener;
 
@@ -68,11 +68,11 @@ async fn main() -> Result<(), Box<dyn core::error::Error>> {
         SchedulerConfig::new()
             .api_key(Some(API_KEY.into()))
             .signing_key(Some(signing_key))
-            .retry(
-                RetryPolicy::exponential(5)
-                    .initial_backoff(Duration::from_millis(200))
-                    .max_backoff(Duration::from_secs(2)),
-            ),
+            .retry(Backoff {
+                initial: Duration::from_millis(200),
+                max: Duration::from_secs(2),
+                max_attempts: Some(5),
+            }),
     )?;
     let scheduler_listener = TcpListener::bind("127.0.0.1:0").await?;
     let scheduler_url = format!("http://{}", scheduler_listener.local_addr()?);

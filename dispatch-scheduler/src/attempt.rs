@@ -13,9 +13,9 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 
 /// What an attempt failed with: the status it counts as, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Failure {
-    pub(super) status: Status,
-    pub(super) message: String,
+pub(crate) struct Failure {
+    pub(crate) status: Status,
+    pub(crate) message: String,
 }
 
 impl Failure {
@@ -29,7 +29,7 @@ impl Failure {
 
 /// The URL of the Run RPC at `endpoint`, which must be an http(s) URL (a
 /// base path is kept).
-pub(super) fn run_url(endpoint: &str) -> Result<Url, Failure> {
+pub(crate) fn run_url(endpoint: &str) -> Result<Url, Failure> {
     let url = Url::parse(endpoint).map_err(|e| {
         Failure::new(
             Status::InvalidArgument,
@@ -54,15 +54,15 @@ pub(super) fn run_url(endpoint: &str) -> Result<Url, Failure> {
 }
 
 /// The settings an attempt needs.
-pub(super) struct AttemptConfig<'a> {
-    pub(super) http: &'a reqwest::Client,
-    pub(super) signing_key: Option<&'a SigningKey>,
-    pub(super) timeout: Duration,
-    pub(super) body_limit: usize,
+pub(crate) struct AttemptConfig<'a> {
+    pub(crate) http: &'a reqwest::Client,
+    pub(crate) signing_key: Option<&'a SigningKey>,
+    pub(crate) timeout: Duration,
+    pub(crate) body_limit: usize,
 }
 
 /// Sends `request` to the Run RPC at `url` and returns the endpoint's answer.
-pub(super) async fn attempt(
+pub(crate) async fn attempt(
     config: &AttemptConfig<'_>,
     url: &Url,
     request: &pb::RunRequest,
@@ -84,7 +84,7 @@ pub(super) async fn attempt(
         headers.insert(connect::TIMEOUT_HEADER, value);
     }
     if let Some(key) = config.signing_key {
-        sign(&mut headers, url, &body, key, crate::unix_now())
+        sign(&mut headers, url, &body, key, dispatch_std::unix_now())
             .map_err(|why| Failure::new(Status::InvalidArgument, why))?;
     }
 
@@ -150,7 +150,7 @@ pub(super) async fn attempt(
 /// Adds `Content-Digest`, `Signature-Input` and `Signature` to `headers` for
 /// a POST of `body` to `url` with `Content-Type: application/proto`, signed
 /// by the core signer exactly as the hosted scheduler signs.
-pub(super) fn sign(
+pub(crate) fn sign(
     headers: &mut HeaderMap,
     url: &Url,
     body: &[u8],
@@ -186,7 +186,7 @@ impl ReadFailure {
 
 /// Reads the whole body, refusing more than `limit` bytes.
 async fn read_limited(response: reqwest::Response, limit: usize) -> Result<Vec<u8>, ReadFailure> {
-    match crate::client::read_limited(response, limit).await {
+    match dispatch_std::client::read_limited(response, limit).await {
         Ok((body, true)) => Ok(body),
         Ok((_, false)) => Err(ReadFailure(Failure::new(
             Status::InvalidResponse,

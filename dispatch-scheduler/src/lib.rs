@@ -1,4 +1,4 @@
-//! A local Dispatch scheduler: what the hosted service does, on one machine.
+//! The self-hosted Dispatch scheduler: what the hosted service does, on one machine.
 //!
 //! It serves `dispatch.sdk.v1.DispatchService/Dispatch` (Bearer check against
 //! the API key, validation of the calls, one id per call) and drives every
@@ -9,8 +9,9 @@
 //!   covered components, a sha-512 `Content-Digest`), as the hosted service
 //!   signs;
 //! * a temporary status (docs/protocol/connect.md), a transport failure or a timeout is
-//!   retried with exponential backoff and jitter, up to the retry policy's
-//!   number of attempts; a permanent status ends the run;
+//!   retried with capped exponential backoff and jitter until the call
+//!   expires (or up to [`Backoff::max_attempts`] when set); a permanent
+//!   status ends the run;
 //! * a tail call replaces the function (same dispatch id) and runs at once;
 //! * a `Poll` dispatches its calls as child runs, then resumes the function
 //!   with a `PollResult` once `min_results` results are in or `max_wait` has
@@ -19,9 +20,13 @@
 //!   resumes after `max_wait`;
 //! * the call's `expiration` (default [`SchedulerConfig::default_expiration`])
 //!   bounds everything: once past, the run ends with `STATUS_TIMEOUT`;
-//! * every run's outcome (status and `CallResult`) is recorded in memory, for
-//!   the life of the scheduler (it is a local tool: nothing is persisted, and
-//!   nothing is evicted).
+//! * every decision is made by the sans-IO [`machine`]; the [`store`] keeps
+//!   every run's state, each batch of changes committed before its effects
+//!   are visible (the Dispatch RPC answers with ids once the calls are
+//!   durable; a child's result is stored before its parent resumes). With a
+//!   durable store a restart resumes every unfinished run; Run requests are
+//!   delivered at least once, each outcome recorded once. Finished runs are
+//!   purged after [`SchedulerConfig::retain`].
 //!
 //! Every attempt is logged as one `tracing` line with the function, the
 //! dispatch id, the attempt number, the status and the duration.
@@ -37,11 +42,11 @@
 //!
 //! It answers `200 application/json` with the run as [`RunInfo::to_json`]
 //! writes it, as soon as the run is done or once `wait_ms` has passed
-//! (`"done": false` then), and 404 `not_found` for an unknown id (runs live
-//! in memory only: a restarted scheduler knows none of its earlier runs).
+//! (`"done": false` then), and 404 `not_found` for an unknown id (or one
+//! purged after the retention).
 //!
 //! ```no_run
-//! use dispatch_std::scheduler::{Scheduler, SchedulerConfig};
+//! use dispatch_scheduler::{Scheduler, SchedulerConfig};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let config = SchedulerConfig::new().api_key(Some("secret".into()));
@@ -53,26 +58,30 @@
 //! # Ok(())
 //! # }
 //! ```
+#![forbid(unsafe_code)]
 
 mod attempt;
-mod run;
+mod driver;
+pub mod machine;
 mod server;
-mod store;
+mod sqlite;
+pub mod store;
 
 use core::fmt;
 use core::future::Future;
 use core::time::Duration;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use dispatch_core::proto::sdk::v1 as pb;
-use dispatch_core::status::Status;
 use ed25519_dalek::SigningKey;
+use tokio::sync::{mpsc, oneshot, watch};
 
-pub use crate::client::RetryPolicy;
+pub use machine::Backoff;
 pub use server::{SchedulerService, WAIT_PATH_PREFIX};
-pub use store::{RunInfo, RunOutcome};
+pub use sqlite::{SCHEMA_VERSION, SqliteStore};
+pub use store::{MemoryStore, RunInfo, RunOutcome, Store, StoreError};
 
-use store::Store;
+use driver::{Input, SharedStore};
 
 /// How a [`Scheduler`] behaves. Every field has a default
 /// ([`SchedulerConfig::new`]); the builder methods set them.
@@ -84,9 +93,9 @@ pub struct SchedulerConfig {
     /// The key Run requests are signed with (`None`: they are sent unsigned,
     /// which only endpoints without a verification key accept).
     pub signing_key: Option<SigningKey>,
-    /// Attempts per step and the backoff between them (default: 10 attempts,
-    /// 100 ms doubling up to 5 s, jittered).
-    pub retry: RetryPolicy,
+    /// The backoff between attempts, and how many (default: 100 ms doubling
+    /// up to 30 s, jittered, until the call expires).
+    pub retry: Backoff,
     /// How long one Run request may take before it counts as a timeout
     /// (`STATUS_TIMEOUT`, retried). Default 60 s.
     pub attempt_timeout: Duration,
@@ -98,6 +107,9 @@ pub struct SchedulerConfig {
     /// The largest response body accepted from an endpoint, and the largest
     /// request body accepted by the Dispatch RPC. Default 16 MB.
     pub body_limit: usize,
+    /// How long finished runs stay in the store (and the wait route answers
+    /// for them). Default 24 hours.
+    pub retain: Duration,
 }
 
 impl fmt::Debug for SchedulerConfig {
@@ -110,6 +122,7 @@ impl fmt::Debug for SchedulerConfig {
             .field("default_expiration", &self.default_expiration)
             .field("default_max_wait", &self.default_max_wait)
             .field("body_limit", &self.body_limit)
+            .field("retain", &self.retain)
             .finish()
     }
 }
@@ -121,17 +134,35 @@ impl Default for SchedulerConfig {
 }
 
 impl SchedulerConfig {
-    /// The defaults: no API key check, no signing key, 10 attempts per step,
-    /// 60 s per attempt, 1 hour expiration, 5 minutes poll wait, 16 MB bodies.
+    /// The defaults: no API key check, no signing key, retries until the
+    /// call expires, 60 s per attempt, 1 hour expiration, 5 minutes poll
+    /// wait, 16 MB bodies, finished runs kept 24 hours.
     pub fn new() -> Self {
         SchedulerConfig {
             api_key: None,
             signing_key: None,
-            retry: RetryPolicy::exponential(RetryPolicy::MAX_ATTEMPTS),
+            retry: Backoff::default(),
             attempt_timeout: Duration::from_secs(60),
             default_expiration: Duration::from_secs(3600),
             default_max_wait: Duration::from_secs(300),
             body_limit: 16_000_000,
+            retain: Duration::from_secs(24 * 3600),
+        }
+    }
+
+    /// Sets [`SchedulerConfig::retain`].
+    pub fn retain(mut self, retain: Duration) -> Self {
+        self.retain = retain;
+        self
+    }
+
+    /// What the state machine needs of this configuration.
+    pub fn machine_config(&self) -> machine::MachineConfig {
+        machine::MachineConfig {
+            default_expiration: self.default_expiration,
+            default_max_wait: self.default_max_wait,
+            attempt_timeout: self.attempt_timeout,
+            backoff: self.retry,
         }
     }
 
@@ -148,7 +179,7 @@ impl SchedulerConfig {
     }
 
     /// Sets [`SchedulerConfig::retry`].
-    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+    pub fn retry(mut self, retry: Backoff) -> Self {
         self.retry = retry;
         self
     }
@@ -184,6 +215,8 @@ impl SchedulerConfig {
 pub enum SchedulerError {
     /// The HTTP client for Run requests could not be built.
     HttpClient(String),
+    /// The store failed.
+    Store(StoreError),
 }
 
 impl fmt::Display for SchedulerError {
@@ -192,6 +225,7 @@ impl fmt::Display for SchedulerError {
             SchedulerError::HttpClient(why) => {
                 write!(f, "the scheduler's HTTP client could not be built: {why}")
             }
+            SchedulerError::Store(error) => error.fmt(f),
         }
     }
 }
@@ -206,6 +240,9 @@ pub enum DispatchError {
     InvalidCalls(String),
     /// There is no tokio runtime to run the calls on.
     NoRuntime,
+    /// The scheduler stopped driving runs (its store failed); nothing was
+    /// started.
+    Stopped(String),
 }
 
 impl fmt::Display for DispatchError {
@@ -215,6 +252,7 @@ impl fmt::Display for DispatchError {
             DispatchError::NoRuntime => {
                 f.write_str("Scheduler::dispatch was called outside a tokio runtime")
             }
+            DispatchError::Stopped(why) => write!(f, "the scheduler is stopped: {why}"),
         }
     }
 }
@@ -240,19 +278,38 @@ impl fmt::Debug for Scheduler {
 struct Inner {
     config: SchedulerConfig,
     http: reqwest::Client,
-    store: Store,
+    store: SharedStore,
+    /// The driver's inbox, once it runs.
+    driver: Mutex<Option<mpsc::UnboundedSender<Input>>>,
+    /// Bumped whenever runs finish (waiters look again).
+    finished: watch::Sender<u64>,
+    /// Set when the driver stopped on a store failure.
+    stopped: watch::Sender<bool>,
 }
 
 impl Scheduler {
-    /// A scheduler with `config` and no runs.
+    /// A scheduler with `config` and runs in memory ([`MemoryStore`]).
     pub fn new(config: SchedulerConfig) -> Result<Self, SchedulerError> {
-        let http = crate::client::http_client("dispatch-rs-scheduler")
+        Self::with_store(config, Box::new(MemoryStore::default()))
+    }
+
+    /// A scheduler with `config` keeping its runs in `store`. Its
+    /// unfinished runs resume once the scheduler is used in a tokio runtime
+    /// ([`Scheduler::start`], [`Scheduler::serve`], [`Scheduler::dispatch`]).
+    pub fn with_store(
+        config: SchedulerConfig,
+        store: Box<dyn Store>,
+    ) -> Result<Self, SchedulerError> {
+        let http = dispatch_std::client::http_client("dispatch-rs-scheduler")
             .map_err(|e| SchedulerError::HttpClient(e.to_string()))?;
         Ok(Scheduler {
             inner: Arc::new(Inner {
                 config,
                 http,
-                store: Store::default(),
+                store: Arc::new(Mutex::new(store)),
+                driver: Mutex::new(None),
+                finished: watch::Sender::new(0),
+                stopped: watch::Sender::new(false),
             }),
         })
     }
@@ -262,31 +319,109 @@ impl Scheduler {
         &self.inner.config
     }
 
-    /// Validates `calls` (all or none) and starts one run per call on the
-    /// current tokio runtime, returning their dispatch ids in order.
-    pub fn dispatch(&self, calls: Vec<pb::Call>) -> Result<Vec<String>, DispatchError> {
+    /// Starts driving runs on the current tokio runtime (the store's
+    /// unfinished runs first); returns how many were resumed. Called by
+    /// [`Scheduler::serve`] and [`Scheduler::dispatch`]; a second call does
+    /// nothing.
+    pub fn start(&self) -> Result<usize, SchedulerError> {
+        self.driver().map(|(_, resumed)| resumed)
+    }
+
+    fn driver(&self) -> Result<(mpsc::UnboundedSender<Input>, usize), SchedulerError> {
+        let mut slot = self
+            .inner
+            .driver
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(sender) = slot.as_ref() {
+            return Ok((sender.clone(), 0));
+        }
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            SchedulerError::HttpClient("the scheduler must start in a tokio runtime".into())
+        })?;
+        let unfinished = self
+            .inner
+            .store
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .unfinished()
+            .map_err(SchedulerError::Store)?;
+        let resumed = unfinished.len();
+        let mut machine = machine::Machine::new(self.inner.config.machine_config(), random_seed());
+        machine.restore(driver::now_ms(), unfinished);
+        if resumed > 0 {
+            tracing::info!(target: "dispatch::scheduler", resumed, "unfinished runs resumed from the store");
+        }
+        let (sender, receiver) = mpsc::unbounded_channel();
+        runtime.spawn(driver::run(
+            Arc::clone(&self.inner),
+            machine,
+            receiver,
+            sender.clone(),
+        ));
+        *slot = Some(sender.clone());
+        Ok((sender, resumed))
+    }
+
+    /// Validates `calls` (all or none), starts one run per call, and returns
+    /// their dispatch ids in order once the runs are in the store.
+    pub async fn dispatch(&self, calls: Vec<pb::Call>) -> Result<Vec<String>, DispatchError> {
         let request = pb::DispatchRequest { calls };
         dispatch_core::validate::validate_dispatch_request(&request)
             .map_err(|error| DispatchError::InvalidCalls(error.to_string()))?;
-        let runtime =
-            tokio::runtime::Handle::try_current().map_err(|_| DispatchError::NoRuntime)?;
-        Ok(request
-            .calls
-            .into_iter()
-            .map(|call| run::start(&self.inner, &runtime, call, None, None))
-            .collect())
+        let (sender, _) = self.driver().map_err(|error| match error {
+            SchedulerError::HttpClient(_) => DispatchError::NoRuntime,
+            other => DispatchError::Stopped(other.to_string()),
+        })?;
+        let (ack, answer) = oneshot::channel();
+        let stopped = || DispatchError::Stopped("its driver is not running".into());
+        sender
+            .send(Input::Dispatch(request.calls, ack))
+            .map_err(|_| stopped())?;
+        answer
+            .await
+            .map_err(|_| stopped())?
+            .map_err(DispatchError::Stopped)
     }
 
-    /// The run `dispatch_id` as it is now, or `None` if this scheduler never
-    /// started it.
-    pub fn run_info(&self, dispatch_id: &str) -> Option<RunInfo> {
-        self.inner.store.info(dispatch_id)
+    /// The run `dispatch_id` as the store has it, or `None` if it is not
+    /// there (never started, or purged).
+    pub async fn run_info(&self, dispatch_id: &str) -> Option<RunInfo> {
+        let id = dispatch_id.to_owned();
+        match driver::with_store(&self.inner.store, move |s| s.get(&id)).await {
+            Ok(run) => run.as_ref().map(RunInfo::from),
+            Err(error) => {
+                tracing::warn!(target: "dispatch::scheduler", %error, "reading a run failed");
+                None
+            }
+        }
     }
 
     /// Waits until run `dispatch_id` is done, at most `timeout` (`None`: no
     /// limit), and returns it as it is then; `None` for an unknown id.
     pub async fn wait(&self, dispatch_id: &str, timeout: Option<Duration>) -> Option<RunInfo> {
-        self.inner.store.wait(dispatch_id, timeout).await
+        let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+        let mut finished = self.inner.finished.subscribe();
+        loop {
+            finished.mark_unchanged();
+            let info = self.run_info(dispatch_id).await?;
+            if info.outcome.is_some() {
+                return Some(info);
+            }
+            let changed = finished.changed();
+            match deadline {
+                Some(deadline) => {
+                    if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                        return self.run_info(dispatch_id).await;
+                    }
+                }
+                None => {
+                    if changed.await.is_err() {
+                        return Some(info);
+                    }
+                }
+            }
+        }
     }
 
     /// The HTTP service: the Dispatch RPC and the wait route.
@@ -294,24 +429,23 @@ impl Scheduler {
         SchedulerService::new(Arc::clone(&self.inner))
     }
 
-    /// Serves HTTP/1.1 and HTTP/2 (cleartext) from `listener` until
-    /// `shutdown` completes. Runs in progress keep going while the returned
-    /// future is not dropped along with the runtime.
+    /// Starts driving runs, then serves HTTP/1.1 and HTTP/2 (cleartext) from
+    /// `listener` until `shutdown` completes. Runs in progress keep going
+    /// while the runtime lives.
     pub async fn serve(
         self,
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> std::io::Result<()> {
+        self.start().map_err(std::io::Error::other)?;
         server::serve(self.service(), listener, shutdown).await
     }
 }
 
-/// The error a run ends with when the scheduler itself gives up on it (no
-/// `CallResult` from the function): the status's name as the type.
-fn scheduler_error(status: Status, message: impl Into<String>) -> pb::Error {
-    pb::Error {
-        r#type: status.name().to_owned(),
-        message: message.into(),
-        ..Default::default()
-    }
+/// A fresh seed per process: the ids of its runs and its jitter.
+fn random_seed() -> u64 {
+    use core::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(driver::now_ms());
+    hasher.finish()
 }

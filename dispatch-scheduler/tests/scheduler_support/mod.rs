@@ -6,8 +6,8 @@
 use core::net::SocketAddr;
 use core::time::Duration;
 
+use dispatch_scheduler::{Backoff, Scheduler, SchedulerConfig};
 use dispatch_std::endpoint::{Endpoint, Registry};
-use dispatch_std::scheduler::{RetryPolicy, Scheduler, SchedulerConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -28,11 +28,11 @@ pub fn fast_scheduler(attempts: u32) -> Scheduler {
 
 /// The configuration of [`fast_scheduler`].
 pub fn fast_config(attempts: u32) -> SchedulerConfig {
-    SchedulerConfig::new().retry(
-        RetryPolicy::exponential(attempts)
-            .initial_backoff(Duration::from_millis(2))
-            .max_backoff(Duration::from_millis(4)),
-    )
+    SchedulerConfig::new().retry(Backoff {
+        initial: Duration::from_millis(2),
+        max: Duration::from_millis(4),
+        max_attempts: Some(attempts),
+    })
 }
 
 /// Serves `scheduler` on a fresh loopback port; returns its URL.

@@ -6,8 +6,8 @@
 mod scheduler_support;
 
 use dispatch_core::status::Status;
+use dispatch_scheduler::Scheduler;
 use dispatch_std::endpoint::{self, Directive, Endpoint, Outcome, Registry, Run};
-use dispatch_std::scheduler::Scheduler;
 use ed25519_dalek::SigningKey;
 use scheduler_support::fast_config;
 
@@ -31,6 +31,7 @@ async fn run(scheduler_key: Option<SigningKey>, endpoint_key: &SigningKey) -> (S
     let scheduler = Scheduler::new(fast_config(3).signing_key(scheduler_key)).unwrap();
     let ids = scheduler
         .dispatch(vec![endpoint::call(&url, "echo", 0, &"signed".to_string())])
+        .await
         .unwrap();
     let info = scheduler.wait(&ids[0], None).await.unwrap();
     (info.outcome.unwrap().status, info.attempts)

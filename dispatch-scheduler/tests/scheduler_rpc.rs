@@ -4,9 +4,9 @@
 mod scheduler_support;
 
 use dispatch_core::proto::sdk::v1 as pb;
+use dispatch_scheduler::{Scheduler, WAIT_PATH_PREFIX};
 use dispatch_std::client::{Client, ClientError};
 use dispatch_std::endpoint::{self, Directive, Outcome, Registry, Run};
-use dispatch_std::scheduler::{Scheduler, WAIT_PATH_PREFIX};
 use prost::Message as _;
 use scheduler_support::{fast_config, serve_endpoint, serve_scheduler};
 

@@ -56,6 +56,7 @@ fn each_attempt_is_one_line() {
             let scheduler = fast_scheduler(3);
             let ids = scheduler
                 .dispatch(vec![endpoint::call(&url, "flaky_once", 0, &0i64)])
+                .await
                 .unwrap();
             scheduler.wait(&ids[0], None).await.unwrap();
             ids[0].clone()

@@ -2,14 +2,15 @@
 //! as JSON with the exit code of its status, and clear errors (never a hang)
 //! when the scheduler is out of reach or stops mid-run.
 
+#[path = "../../dispatch-scheduler/tests/scheduler_support/mod.rs"]
 mod scheduler_support;
 
 use core::time::Duration;
 use std::process::Stdio;
 use std::sync::Arc;
 
+use dispatch_scheduler::Scheduler;
 use dispatch_std::endpoint::{Directive, FunctionError, Outcome, Registry, Run};
-use dispatch_std::scheduler::Scheduler;
 use scheduler_support::{fast_config, serve_endpoint, serve_scheduler};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
@@ -149,7 +150,7 @@ async fn a_scheduler_stopped_mid_run_is_a_clear_error() {
     let started = Arc::new(Notify::new());
     let endpoint = serve_endpoint(registry(Arc::clone(&started))).await;
     let mut scheduler = Command::new(BIN)
-        .args(["scheduler", "--listen", "127.0.0.1:0"])
+        .args(["scheduler", "--memory", "--listen", "127.0.0.1:0"])
         .env("DISPATCH_API_KEY", KEY)
         .env("RUST_LOG", "warn")
         .stderr(Stdio::piped())
@@ -224,13 +225,15 @@ async fn dispatch_env(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, Stri
 
 #[tokio::test(flavor = "multi_thread")]
 async fn servers_refuse_bad_configuration_clearly() {
-    let (code, stderr) = dispatch_env(&["scheduler", "--listen", "127.0.0.1:0"], &[]).await;
+    let (code, stderr) =
+        dispatch_env(&["scheduler", "--memory", "--listen", "127.0.0.1:0"], &[]).await;
     assert_eq!(code, Some(1));
     assert!(stderr.contains("set DISPATCH_API_KEY"), "{stderr}");
 
     let (code, stderr) = dispatch_env(
         &[
             "scheduler",
+            "--memory",
             "--listen",
             "127.0.0.1:0",
             "--signing-key",
@@ -248,7 +251,7 @@ async fn servers_refuse_bad_configuration_clearly() {
     let busy = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = busy.local_addr().unwrap().to_string();
     let (code, stderr) = dispatch_env(
-        &["scheduler", "--listen", &address],
+        &["scheduler", "--memory", "--listen", &address],
         &[("DISPATCH_API_KEY", KEY)],
     )
     .await;

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use dispatch_core::proto::sdk::v1 as pb;
 use dispatch_core::status::Status;
+use dispatch_scheduler::{DispatchError, RunInfo, Scheduler};
 use dispatch_std::endpoint::{self, Directive, FunctionError, Outcome, Poll, Registry, Run};
-use dispatch_std::scheduler::{DispatchError, RunInfo, Scheduler};
 use prost_types::Any;
 use scheduler_support::{fast_scheduler, raw_server, serve_endpoint};
 
@@ -20,7 +20,7 @@ fn call(endpoint: &str, function: &str, input: i64) -> pb::Call {
 }
 
 async fn run_to_end(scheduler: &Scheduler, call: pb::Call) -> RunInfo {
-    let ids = scheduler.dispatch(vec![call]).unwrap();
+    let ids = scheduler.dispatch(vec![call]).await.unwrap();
     let id = &ids[0];
     let info = scheduler.wait(id, None).await.unwrap();
     assert!(info.outcome.is_some(), "the run is not done");
@@ -331,7 +331,7 @@ async fn invalid_calls_are_refused_all_or_none() {
     let scheduler = fast_scheduler(1);
     let good = call("http://127.0.0.1:1", "double", 1);
     let bad = call("ftp://example.com", "double", 1);
-    let error = scheduler.dispatch(vec![good, bad]).unwrap_err();
+    let error = scheduler.dispatch(vec![good, bad]).await.unwrap_err();
     assert!(error.to_string().contains("calls[1].endpoint"), "{error}");
 }
 
@@ -457,9 +457,13 @@ async fn a_tail_call_with_a_temporary_status_is_followed_after_a_backoff() {
 #[test]
 fn dispatching_outside_a_runtime_is_an_error_not_a_panic() {
     let scheduler = fast_scheduler(1);
-    let error = scheduler
-        .dispatch(vec![call("http://127.0.0.1:1", "double", 1)])
-        .unwrap_err();
+    // The future polled by hand, outside any runtime.
+    let future = scheduler.dispatch(vec![call("http://127.0.0.1:1", "double", 1)]);
+    let mut future = core::pin::pin!(future);
+    let mut context = core::task::Context::from_waker(core::task::Waker::noop());
+    let core::task::Poll::Ready(Err(error)) = future.as_mut().poll(&mut context) else {
+        panic!("dispatch outside a runtime did not fail at once");
+    };
     assert_eq!(error, DispatchError::NoRuntime);
 }
 

@@ -15,8 +15,8 @@ use prost::Message as _;
 use subtle::ConstantTimeEq as _;
 use tower_service::Service;
 
-use super::Inner;
-use crate::endpoint::BoxFuture;
+use crate::Inner;
+use dispatch_std::BoxFuture;
 
 /// The prefix of the scheduler's own wait route (not part of the Dispatch
 /// protocol): `GET /_dispatch/v1/runs/<dispatch id>?wait_ms=<n>`.
@@ -25,7 +25,7 @@ pub const WAIT_PATH_PREFIX: &str = "/_dispatch/v1/runs/";
 /// The longest a wait request may wait, in milliseconds.
 const MAX_WAIT_MS: u64 = 60_000;
 
-/// The scheduler as a tower service; see [`super::Scheduler::service`].
+/// The scheduler as a tower service; see [`crate::Scheduler::service`].
 #[derive(Clone)]
 pub struct SchedulerService {
     inner: Arc<Inner>,
@@ -38,7 +38,7 @@ impl core::fmt::Debug for SchedulerService {
 }
 
 impl SchedulerService {
-    pub(super) fn new(inner: Arc<Inner>) -> Self {
+    pub(crate) fn new(inner: Arc<Inner>) -> Self {
         SchedulerService { inner }
     }
 }
@@ -46,7 +46,7 @@ impl SchedulerService {
 impl<B> Service<Request<B>> for SchedulerService
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<crate::BoxError>,
+    B::Error: Into<dispatch_std::BoxError>,
 {
     type Response = Response<Full<Bytes>>;
     type Error = Infallible;
@@ -104,7 +104,7 @@ impl Refusal {
 async fn route<B>(inner: &Arc<Inner>, request: Request<B>) -> Result<Response<Full<Bytes>>, Refusal>
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<crate::BoxError>,
+    B::Error: Into<dispatch_std::BoxError>,
 {
     let path = request.uri().path().to_owned();
     if path == connect::DISPATCH_PATH {
@@ -134,16 +134,18 @@ where
         }
         authenticate(inner, &request)?;
         let wait_ms = wait_ms(request.uri().query())?;
-        let info = inner
-            .store
+        let scheduler = crate::Scheduler {
+            inner: Arc::clone(inner),
+        };
+        let info = scheduler
             .wait(id, Some(Duration::from_millis(wait_ms)))
             .await
             .ok_or_else(|| {
                 Refusal::new(
                     Code::NotFound,
                     format!(
-                        "no run {id:?}: this scheduler never started it \
-                         (runs are kept in memory, so a restart forgets them)"
+                        "no run {id:?}: this scheduler never started it, or it finished \
+                         longer ago than the retention (--retain)"
                     ),
                 )
             })?;
@@ -207,7 +209,7 @@ async fn dispatch<B>(
 ) -> Result<Response<Full<Bytes>>, Refusal>
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<crate::BoxError>,
+    B::Error: Into<dispatch_std::BoxError>,
 {
     let headers = request.headers();
     if let Some(version) = headers.get(connect::PROTOCOL_VERSION_HEADER)
@@ -248,9 +250,8 @@ where
         .to_bytes();
     let decoded = match codec {
         Codec::Proto => pb::DispatchRequest::decode(body.as_ref()).map_err(|e| e.to_string()),
-        Codec::Json => {
-            crate::json::from_json_slice::<pb::DispatchRequest>(&body).map_err(|e| e.to_string())
-        }
+        Codec::Json => dispatch_std::json::from_json_slice::<pb::DispatchRequest>(&body)
+            .map_err(|e| e.to_string()),
     };
     let dispatch_request = decoded.map_err(|why| {
         Refusal::new(
@@ -258,13 +259,15 @@ where
             format!("the body is not a dispatch.sdk.v1.DispatchRequest: {why}"),
         )
     })?;
-    let scheduler = super::Scheduler {
+    let scheduler = crate::Scheduler {
         inner: Arc::clone(inner),
     };
     let ids = scheduler
         .dispatch(dispatch_request.calls)
+        .await
         .map_err(|error| match error {
-            super::DispatchError::InvalidCalls(why) => Refusal::new(Code::InvalidArgument, why),
+            crate::DispatchError::InvalidCalls(why) => Refusal::new(Code::InvalidArgument, why),
+            crate::DispatchError::Stopped(why) => Refusal::new(Code::Unavailable, why),
             other => Refusal::new(Code::Internal, other.to_string()),
         })?;
     let response = pb::DispatchResponse { dispatch_ids: ids };
@@ -274,7 +277,7 @@ where
             connect::CONTENT_TYPE_PROTO,
         )),
         Codec::Json => {
-            let body = crate::json::to_json_string(&response)
+            let body = dispatch_std::json::to_json_string(&response)
                 .map_err(|e| Refusal::new(Code::Internal, e.to_string()))?;
             Ok(ok_response(body.into_bytes(), connect::CONTENT_TYPE_JSON))
         }
@@ -291,7 +294,7 @@ fn ok_response(body: Vec<u8>, content_type: &'static str) -> Response<Full<Bytes
 
 /// Serves `service` on `listener` until `shutdown` completes, then stops
 /// accepting and lets requests in flight finish.
-pub(super) async fn serve(
+pub(crate) async fn serve(
     service: SchedulerService,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()>,
@@ -299,12 +302,10 @@ pub(super) async fn serve(
     if let Ok(address) = listener.local_addr() {
         tracing::info!(target: "dispatch::scheduler", %address, "dispatch scheduler listening");
     }
-    let options = crate::serve::ServeOptions {
-        // Wait requests can be long: give requests in flight a bounded grace.
-        shutdown_grace: Some(Duration::from_secs(5)),
-        ..crate::serve::ServeOptions::new("dispatch scheduler")
-    };
-    crate::serve::serve_connections(service, listener, shutdown, options).await
+    let mut options = dispatch_std::serve::ServeOptions::new("dispatch scheduler");
+    // Wait requests can be long: give requests in flight a bounded grace.
+    options.shutdown_grace = Some(Duration::from_secs(5));
+    dispatch_std::serve::serve_connections(service, listener, shutdown, options).await
 }
 
 #[cfg(test)]

@@ -1,0 +1,239 @@
+//! The driver: a thin loop around the [`Machine`] that moves bytes and time.
+//!
+//! One task owns the machine. Each turn it takes every input waiting (calls
+//! to dispatch, answers of Run requests; up to [`MAX_BATCH`]), fires the
+//! timers that are due, commits the batch of changes to the store in one
+//! transaction (group commit), and only then carries out what the batch
+//! decided: Dispatch callers get their ids, Run requests are sent (each in a
+//! task of its own), waiters learn of outcomes.
+
+use core::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use dispatch_core::proto::sdk::v1 as pb;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::Inner;
+use crate::attempt::{self, AttemptConfig};
+use crate::machine::{self, Action, Machine, RunState, SendRun};
+use crate::store::{Store, StoreError};
+
+/// The most inputs one turn takes before it commits.
+const MAX_BATCH: usize = 4096;
+
+/// How often finished runs past the retention are purged.
+const PURGE_EVERY: Duration = Duration::from_secs(60);
+
+/// What the driver's loop is told.
+pub(crate) enum Input {
+    /// Start these (validated) calls; answer with their ids once durable.
+    Dispatch(Vec<pb::Call>, oneshot::Sender<Result<Vec<String>, String>>),
+    /// What a Run request came to.
+    Answer {
+        run: String,
+        attempt: u32,
+        answer: Box<Result<pb::RunResponse, machine::Failure>>,
+        elapsed: Duration,
+    },
+}
+
+/// The store shared by the driver and the wait route.
+pub(crate) type SharedStore = Arc<Mutex<Box<dyn Store>>>;
+
+/// Runs `f` on the store (in a blocking thread: a store may fsync).
+pub(crate) async fn with_store<T: Send + 'static>(
+    store: &SharedStore,
+    f: impl FnOnce(&mut dyn Store) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    let store = Arc::clone(store);
+    tokio::task::spawn_blocking(move || {
+        let mut guard = store.lock().unwrap_or_else(PoisonError::into_inner);
+        f(guard.as_mut())
+    })
+    .await
+    .map_err(|e| StoreError::Io(format!("the store's thread failed: {e}")))?
+}
+
+/// The current time in ms since the Unix epoch.
+pub(crate) fn now_ms() -> u64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The driver's loop: runs until every sender of `inputs` is gone, or the
+/// store fails (then it stops: what was committed is resumed at the next
+/// start; nothing uncommitted was shown to anyone).
+pub(crate) async fn run(
+    inner: Arc<Inner>,
+    mut machine: Machine,
+    mut inputs: mpsc::UnboundedReceiver<Input>,
+    sender: mpsc::UnboundedSender<Input>,
+) {
+    let mut last_purge = now_ms();
+    loop {
+        let mut batch = Vec::new();
+        let first = match machine.poll_timeout() {
+            Some(at) => {
+                let wait = Duration::from_millis(at.saturating_sub(now_ms()));
+                tokio::select! {
+                    input = inputs.recv() => match input {
+                        Some(input) => Some(input),
+                        None => return,
+                    },
+                    () = tokio::time::sleep(wait) => None,
+                }
+            }
+            None => match inputs.recv().await {
+                Some(input) => Some(input),
+                None => return,
+            },
+        };
+        batch.extend(first);
+        while batch.len() < MAX_BATCH {
+            match inputs.try_recv() {
+                Ok(input) => batch.push(input),
+                Err(_) => break,
+            }
+        }
+
+        let now = now_ms();
+        let mut acks = Vec::new();
+        for input in batch {
+            match input {
+                Input::Dispatch(calls, ack) => acks.push((ack, machine.dispatch(now, calls))),
+                Input::Answer {
+                    run,
+                    attempt,
+                    answer,
+                    elapsed,
+                } => {
+                    if let Some(attempted) = machine.handle_answer(now, &run, attempt, *answer) {
+                        log_attempt(&run, &attempted, elapsed);
+                    }
+                }
+            }
+        }
+        machine.handle_timeout(now);
+
+        let changes = machine.take_changes();
+        let finished = changes.iter().any(RunState::is_done);
+        if !changes.is_empty()
+            && let Err(error) = with_store(&inner.store, move |s| s.commit(&changes)).await
+        {
+            tracing::error!(
+                target: "dispatch::scheduler",
+                %error,
+                "the store failed: the scheduler stops driving runs (restart it to resume them)"
+            );
+            for (ack, _) in acks {
+                let _ = ack.send(Err(error.to_string()));
+            }
+            inner.stopped.send_replace(true);
+            return;
+        }
+        for (ack, ids) in acks {
+            let _ = ack.send(Ok(ids));
+        }
+        while let Some(action) = machine.poll_action() {
+            match action {
+                Action::Send(send) => spawn_attempt(&inner, &sender, send),
+                Action::Finished { run, status, .. } => tracing::info!(
+                    target: "dispatch::scheduler",
+                    dispatch_id = %run,
+                    status = %status,
+                    "run done"
+                ),
+            }
+        }
+        if finished {
+            inner.finished.send_modify(|n| *n = n.wrapping_add(1));
+        }
+
+        if now.saturating_sub(last_purge) >= millis(PURGE_EVERY) {
+            last_purge = now;
+            let before = now.saturating_sub(millis(inner.config.retain));
+            match with_store(&inner.store, move |s| s.purge(before)).await {
+                Ok(0) => {}
+                Ok(purged) => tracing::info!(
+                    target: "dispatch::scheduler",
+                    purged,
+                    "finished runs past the retention purged"
+                ),
+                Err(error) => {
+                    tracing::warn!(target: "dispatch::scheduler", %error, "purge failed");
+                }
+            }
+        }
+    }
+}
+
+pub(crate) fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Sends one Run request in a task of its own; its answer comes back as
+/// an [`Input::Answer`].
+fn spawn_attempt(inner: &Arc<Inner>, sender: &mpsc::UnboundedSender<Input>, send: SendRun) {
+    let inner = Arc::clone(inner);
+    let sender = sender.clone();
+    tokio::spawn(async move {
+        let started = tokio::time::Instant::now();
+        let answer = match attempt::run_url(&send.endpoint) {
+            Ok(url) => {
+                let config = AttemptConfig {
+                    http: &inner.http,
+                    signing_key: inner.config.signing_key.as_ref(),
+                    timeout: send.timeout.max(Duration::from_millis(1)),
+                    body_limit: inner.config.body_limit,
+                };
+                attempt::attempt(&config, &url, &send.request).await
+            }
+            Err(failure) => Err(failure),
+        };
+        let answer = answer.map_err(|failure| machine::Failure {
+            status: failure.status,
+            message: failure.message,
+            retry_after: None,
+        });
+        let _ = sender.send(Input::Answer {
+            run: send.run,
+            attempt: send.attempt,
+            answer: Box::new(answer),
+            elapsed: started.elapsed(),
+        });
+    });
+}
+
+/// One log line per attempt: function, dispatch id, attempt, status, duration.
+fn log_attempt(id: &str, attempted: &machine::Attempted, elapsed: Duration) {
+    let duration_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+    let function = attempted.function.as_str();
+    let attempt = attempted.attempt;
+    let next = attempted.next;
+    let status = attempted.status;
+    match &attempted.error {
+        Some(error) => tracing::info!(
+            target: "dispatch::scheduler",
+            function,
+            dispatch_id = id,
+            attempt,
+            status = %status,
+            duration_ms,
+            next,
+            error = %error,
+            "attempt"
+        ),
+        None => tracing::info!(
+            target: "dispatch::scheduler",
+            function,
+            dispatch_id = id,
+            attempt,
+            status = %status,
+            duration_ms,
+            next,
+            "attempt"
+        ),
+    }
+}

@@ -543,3 +543,29 @@ pub unsafe extern "C" fn dispatch_url_split(
         Ok(())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[allow(clippy::panic)]
+    fn a_panic_is_caught_and_reported_as_internal() {
+        let mut error = DispatchError {
+            result: DispatchResult::Ok,
+            message_len: 0,
+            message: [0; DISPATCH_ERROR_MESSAGE_LEN],
+        };
+        let result = guard(Some(&mut error), || panic!("a bug"));
+        assert_eq!(result, DispatchResult::Internal);
+        assert_eq!(error.result, DispatchResult::Internal);
+        assert!(error.message_len > 0);
+    }
+
+    #[test]
+    fn messages_are_cut_on_a_character_boundary() {
+        let mut out = [0u8; 3];
+        assert_eq!(copy_cut("aé b", &mut out), 3);
+        assert_eq!(copy_cut("ééé", &mut out), 2);
+    }
+}

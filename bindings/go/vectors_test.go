@@ -22,7 +22,7 @@ import (
 )
 
 var notApplicable = map[string]string{
-	"json":                             "proto3 JSON forms: the C ABI offers binary protobuf only (no JSON codec)",
+	"json":                            "proto3 JSON forms: the C ABI offers binary protobuf only (no JSON codec)",
 	"status_mapping/python_exception": "dispatch-py's mapping of its own exception classes",
 	"status_mapping/python_output":    "dispatch-py's mapping of returned Python objects",
 }

@@ -12,7 +12,12 @@
 //! load the machine. `-- --test` runs each once and checks that both accept
 //! the request and refuse a tampered one.
 
-#![allow(missing_docs, clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing)]
+#![allow(
+    missing_docs,
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::indexing_slicing
+)]
 
 use core::hint::black_box;
 use std::time::Instant;
@@ -49,8 +54,14 @@ impl Fixture {
         let signed = sign_request(&req, &body, &signing_key, CREATED, &mut buf).expect("signs");
         let headers = vec![
             ("content-type".to_owned(), CONTENT_TYPE.to_owned()),
-            ("content-digest".to_owned(), signed.content_digest.to_owned()),
-            ("signature-input".to_owned(), signed.signature_input.to_owned()),
+            (
+                "content-digest".to_owned(),
+                signed.content_digest.to_owned(),
+            ),
+            (
+                "signature-input".to_owned(),
+                signed.signature_input.to_owned(),
+            ),
             ("signature".to_owned(), signed.signature.to_owned()),
         ];
         Fixture {
@@ -201,7 +212,9 @@ fn main() {
     assert!(!core.verify(&tampered) && !ffi.verify(&tampered, &mut refusal));
     assert_eq!(refusal.http_status, 403);
     if std::env::args().any(|a| a == "--test") {
-        println!("verify through the C ABI and the core: both accept, both refuse the tampered body");
+        println!(
+            "verify through the C ABI and the core: both accept, both refuse the tampered body"
+        );
         return;
     }
 

@@ -90,8 +90,9 @@ pub unsafe extern "C" fn dispatch_content_digest_finish(
         *out = DispatchBuffer::EMPTY;
         let value = digest.hasher.finish();
         let mut text = [0u8; MAX_HEADER_VALUE_LEN];
-        let text = digest::write_header_value(&value, &mut text)
-            .ok_or_else(|| Failure::new(DispatchResult::Internal, "the digest cannot be written"))?;
+        let text = digest::write_header_value(&value, &mut text).ok_or_else(|| {
+            Failure::new(DispatchResult::Internal, "the digest cannot be written")
+        })?;
         *out = DispatchBuffer::from_vec(text.as_bytes().to_vec());
         Ok(())
     })

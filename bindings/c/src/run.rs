@@ -13,9 +13,9 @@ use prost::Message;
 
 use crate::keys::{DispatchVerificationKey, into_handle};
 use crate::types::{
-    DispatchBuffer, DispatchBytes, DispatchError, DispatchPolicy, DispatchRefusal,
-    DispatchRequest, DispatchResult, DispatchStr, Failure, View, clear_refusal, guard, in_arg,
-    out_arg, slice_arg, write_refusal,
+    DispatchBuffer, DispatchBytes, DispatchError, DispatchPolicy, DispatchRefusal, DispatchRequest,
+    DispatchResult, DispatchStr, Failure, View, clear_refusal, guard, in_arg, out_arg, slice_arg,
+    write_refusal,
 };
 
 /// The core's default body limit, 16 MB (as dispatch-py).
@@ -340,12 +340,8 @@ pub unsafe extern "C" fn dispatch_run_check_function(
     // SAFETY: the caller gives `error` NULL or writable.
     guard(unsafe { error.as_mut() }, || {
         // SAFETY: the caller's contract on every argument.
-        let (exchange, refusal) = unsafe {
-            (
-                in_arg(exchange, "exchange")?,
-                out_arg(refusal, "refusal")?,
-            )
-        };
+        let (exchange, refusal) =
+            unsafe { (in_arg(exchange, "exchange")?, out_arg(refusal, "refusal")?) };
         clear_refusal(refusal);
         let Stage::Accepted(request) = &exchange.stage else {
             return Err(bad_state("the exchange has no accepted request"));
@@ -411,7 +407,9 @@ pub unsafe extern "C" fn dispatch_run_encode_response(
 /// # Safety
 /// `answer` is NULL or was filled by `dispatch_run_encode_response` (or zeroed).
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn dispatch_run_answer_free(answer: *mut DispatchRunAnswer) -> DispatchResult {
+pub unsafe extern "C" fn dispatch_run_answer_free(
+    answer: *mut DispatchRunAnswer,
+) -> DispatchResult {
     guard(None, || {
         // SAFETY: the caller gives `answer` NULL or filled by the library.
         if let Some(answer) = unsafe { answer.as_mut() } {

@@ -370,7 +370,9 @@ pub(crate) unsafe fn slice_arg<'a, T>(
         ));
     }
     if len.saturating_mul(size_of::<T>().max(1)) > isize::MAX as usize {
-        return Err(Failure::invalid(format!("{what}: the length {len} is too large")));
+        return Err(Failure::invalid(format!(
+            "{what}: the length {len} is too large"
+        )));
     }
     if !ptr.is_aligned() {
         return Err(Failure::invalid(format!("{what} is not aligned")));
@@ -530,9 +532,8 @@ pub unsafe extern "C" fn dispatch_url_split(
     guard(unsafe { error.as_mut() }, || {
         // SAFETY: the caller's contract on `out` and `url`.
         let (out, url) = unsafe { (out_arg(out, "out")?, url.get("url")?) };
-        let parts = signature::BorrowedRequest::from_url("", url, &[]).ok_or_else(|| {
-            Failure::invalid("the URL is not absolute (scheme://authority/path)")
-        })?;
+        let parts = signature::BorrowedRequest::from_url("", url, &[])
+            .ok_or_else(|| Failure::invalid("the URL is not absolute (scheme://authority/path)"))?;
         *out = DispatchUrl {
             scheme: DispatchStr::of(parts.scheme),
             authority: DispatchStr::of(parts.authority),

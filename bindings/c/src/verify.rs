@@ -7,8 +7,8 @@ use dispatch_core::signature::{self, VerifiedHeaders};
 
 use crate::keys::{DispatchVerificationKey, into_handle};
 use crate::types::{
-    DispatchError, DispatchPolicy, DispatchRefusal, DispatchRequest, DispatchResult, Failure,
-    View, clear_refusal, guard, in_arg, out_arg, slice_arg, write_refusal,
+    DispatchError, DispatchPolicy, DispatchRefusal, DispatchRequest, DispatchResult, Failure, View,
+    clear_refusal, guard, in_arg, out_arg, slice_arg, write_refusal,
 };
 
 /// A request whose headers passed every check, waiting for its body: feed
@@ -149,7 +149,10 @@ pub unsafe extern "C" fn dispatch_body_verifier_finish(
     // SAFETY: the caller gives `error` NULL or writable.
     guard(unsafe { error.as_mut() }, || {
         if verifier.is_null() {
-            return Err(Failure::new(DispatchResult::NullPointer, "verifier is NULL"));
+            return Err(Failure::new(
+                DispatchResult::NullPointer,
+                "verifier is NULL",
+            ));
         }
         // SAFETY: a non-NULL `verifier` came from `into_handle` and is not
         // used again by the caller: it is taken back here, once.

@@ -1,5 +1,7 @@
 //! The committed header is what cbindgen generates from the code now.
 
+#![allow(clippy::expect_used, clippy::panic)]
+
 use std::path::Path;
 
 /// The one command that refreshes the header, from the repository root.
@@ -8,7 +10,8 @@ const REFRESH: &str = "cbindgen --config bindings/c/cbindgen.toml --crate dispat
 #[test]
 fn the_committed_header_is_current() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let config = cbindgen::Config::from_file(dir.join("cbindgen.toml")).expect("cbindgen.toml reads");
+    let config =
+        cbindgen::Config::from_file(dir.join("cbindgen.toml")).expect("cbindgen.toml reads");
     let bindings = cbindgen::Builder::new()
         .with_crate(dir)
         .with_config(config)
@@ -24,7 +27,10 @@ fn the_committed_header_is_current() {
             .lines()
             .zip(committed.lines())
             .position(|(a, b)| a != b)
-            .map_or(generated.lines().count().min(committed.lines().count()), |n| n)
+            .map_or(
+                generated.lines().count().min(committed.lines().count()),
+                |n| n,
+            )
             + 1;
         panic!(
             "bindings/c/include/dispatch.h is out of date (first difference at line {line}); \

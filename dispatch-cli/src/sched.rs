@@ -56,6 +56,18 @@ pub(crate) struct SchedulerArgs {
         default_value = "dispatch-scheduler.db"
     )]
     db: PathBuf,
+    /// The most Run requests in flight to one endpoint (scheme, host, port).
+    #[arg(long, default_value_t = 64)]
+    max_in_flight_per_endpoint: usize,
+    /// The most Run requests in flight in all.
+    #[arg(long, default_value_t = 1024)]
+    max_in_flight: usize,
+    /// The most calls one Dispatch request may carry.
+    #[arg(long, default_value_t = 1000)]
+    max_dispatch_calls: usize,
+    /// Seconds, on SIGTERM or Ctrl-C, for Run requests in flight to finish.
+    #[arg(long, default_value_t = 30)]
+    shutdown_grace: u64,
     /// Keep runs in memory only: a restart forgets them (experiments).
     #[arg(long, conflicts_with = "db")]
     memory: bool,
@@ -96,6 +108,10 @@ pub(crate) async fn scheduler(args: SchedulerArgs) -> Outcome {
             ..Backoff::default()
         })
         .retain(Duration::from_secs(args.retain.saturating_mul(3600)))
+        .max_in_flight_per_endpoint(args.max_in_flight_per_endpoint)
+        .max_in_flight(args.max_in_flight)
+        .max_dispatch_calls(args.max_dispatch_calls)
+        .shutdown_grace(Duration::from_secs(args.shutdown_grace))
         .attempt_timeout(Duration::from_secs(args.attempt_timeout.max(1)));
     let store: Box<dyn Store> = if args.memory {
         Box::new(MemoryStore::default())

@@ -16,6 +16,8 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 pub(crate) struct Failure {
     pub(crate) status: Status,
     pub(crate) message: String,
+    /// How long the endpoint asked to be left alone (`Retry-After`).
+    pub(crate) retry_after: Option<Duration>,
 }
 
 impl Failure {
@@ -23,6 +25,7 @@ impl Failure {
         Failure {
             status,
             message: message.into(),
+            retry_after: None,
         }
     }
 }
@@ -100,6 +103,11 @@ pub(crate) async fn attempt(
         .map_err(|e| transport_failure(url, &e))?;
 
     let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| dispatch_std::client::parse_retry_after(v, std::time::SystemTime::now()));
     let content_type = response
         .headers()
         .get(CONTENT_TYPE)
@@ -137,7 +145,10 @@ pub(crate) async fn attempt(
         } else {
             Status::from_connect_code(error.code)
         };
-        return Err(Failure::new(status, format!("{url}: {message}")));
+        return Err(Failure {
+            retry_after,
+            ..Failure::new(status, format!("{url}: {message}"))
+        });
     }
     pb::RunResponse::decode(body.as_slice()).map_err(|e| {
         Failure::new(

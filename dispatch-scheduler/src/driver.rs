@@ -28,6 +28,8 @@ const PURGE_EVERY: Duration = Duration::from_secs(60);
 pub(crate) enum Input {
     /// Start these (validated) calls; answer with their ids once durable.
     Dispatch(Vec<pb::Call>, oneshot::Sender<Result<Vec<String>, String>>),
+    /// Answer once everything sent before is committed.
+    Flush(oneshot::Sender<()>),
     /// What a Run request came to.
     Answer {
         run: String,
@@ -100,8 +102,10 @@ pub(crate) async fn run(
 
         let now = now_ms();
         let mut acks = Vec::new();
+        let mut flushes = Vec::new();
         for input in batch {
             match input {
+                Input::Flush(ack) => flushes.push(ack),
                 Input::Dispatch(calls, ack) => acks.push((ack, machine.dispatch(now, calls))),
                 Input::Answer {
                     run,
@@ -135,6 +139,9 @@ pub(crate) async fn run(
         }
         for (ack, ids) in acks {
             let _ = ack.send(Ok(ids));
+        }
+        for ack in flushes {
+            let _ = ack.send(());
         }
         while let Some(action) = machine.poll_action() {
             match action {
@@ -179,8 +186,37 @@ fn spawn_attempt(inner: &Arc<Inner>, sender: &mpsc::UnboundedSender<Input>, send
     let inner = Arc::clone(inner);
     let sender = sender.clone();
     tokio::spawn(async move {
+        let url = attempt::run_url(&send.endpoint);
+        // Backpressure: a permit for the endpoint, then one of the global
+        // pool; the request waits here, not in a socket.
+        let origin = match &url {
+            Ok(url) => url.origin().ascii_serialization(),
+            Err(_) => String::new(),
+        };
+        let endpoint_permits = {
+            let mut map = inner
+                .per_endpoint
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let limit = inner.config.max_in_flight_per_endpoint.max(1);
+            Arc::clone(
+                map.entry(origin)
+                    .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(limit))),
+            )
+        };
+        let Ok(_endpoint_permit) = endpoint_permits.acquire().await else {
+            return;
+        };
+        let Ok(_permit) = inner.in_flight.acquire().await else {
+            return;
+        };
+        if inner.draining.load(core::sync::atomic::Ordering::SeqCst) {
+            // Shutting down: the run stays in flight in the store and is
+            // sent again at the next start.
+            return;
+        }
         let started = tokio::time::Instant::now();
-        let answer = match attempt::run_url(&send.endpoint) {
+        let answer = match url {
             Ok(url) => {
                 let config = AttemptConfig {
                     http: &inner.http,
@@ -195,7 +231,7 @@ fn spawn_attempt(inner: &Arc<Inner>, sender: &mpsc::UnboundedSender<Input>, send
         let answer = answer.map_err(|failure| machine::Failure {
             status: failure.status,
             message: failure.message,
-            retry_after: None,
+            retry_after: failure.retry_after,
         });
         let _ = sender.send(Input::Answer {
             run: send.run,

@@ -110,6 +110,16 @@ pub struct SchedulerConfig {
     /// How long finished runs stay in the store (and the wait route answers
     /// for them). Default 24 hours.
     pub retain: Duration,
+    /// The most calls one Dispatch request may carry. Default 1000.
+    pub max_dispatch_calls: usize,
+    /// The most Run requests in flight to one endpoint (scheme, host and
+    /// port). Default 64.
+    pub max_in_flight_per_endpoint: usize,
+    /// The most Run requests in flight in all. Default 1024.
+    pub max_in_flight: usize,
+    /// On shutdown, how long Run requests in flight may take to finish
+    /// (their answers are recorded); the rest stay in the store. Default 30 s.
+    pub shutdown_grace: Duration,
 }
 
 impl fmt::Debug for SchedulerConfig {
@@ -123,6 +133,13 @@ impl fmt::Debug for SchedulerConfig {
             .field("default_max_wait", &self.default_max_wait)
             .field("body_limit", &self.body_limit)
             .field("retain", &self.retain)
+            .field("max_dispatch_calls", &self.max_dispatch_calls)
+            .field(
+                "max_in_flight_per_endpoint",
+                &self.max_in_flight_per_endpoint,
+            )
+            .field("max_in_flight", &self.max_in_flight)
+            .field("shutdown_grace", &self.shutdown_grace)
             .finish()
     }
 }
@@ -147,7 +164,35 @@ impl SchedulerConfig {
             default_max_wait: Duration::from_secs(300),
             body_limit: 16_000_000,
             retain: Duration::from_secs(24 * 3600),
+            max_dispatch_calls: 1000,
+            max_in_flight_per_endpoint: 64,
+            max_in_flight: 1024,
+            shutdown_grace: Duration::from_secs(30),
         }
+    }
+
+    /// Sets [`SchedulerConfig::max_dispatch_calls`].
+    pub fn max_dispatch_calls(mut self, calls: usize) -> Self {
+        self.max_dispatch_calls = calls.max(1);
+        self
+    }
+
+    /// Sets [`SchedulerConfig::max_in_flight_per_endpoint`].
+    pub fn max_in_flight_per_endpoint(mut self, requests: usize) -> Self {
+        self.max_in_flight_per_endpoint = requests.clamp(1, MAX_PERMITS);
+        self
+    }
+
+    /// Sets [`SchedulerConfig::max_in_flight`].
+    pub fn max_in_flight(mut self, requests: usize) -> Self {
+        self.max_in_flight = requests.clamp(1, MAX_PERMITS);
+        self
+    }
+
+    /// Sets [`SchedulerConfig::shutdown_grace`].
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.shutdown_grace = grace;
+        self
     }
 
     /// Sets [`SchedulerConfig::retain`].
@@ -274,8 +319,17 @@ impl fmt::Debug for Scheduler {
     }
 }
 
+/// The largest in-flight limit (a semaphore's permits are counted in u32).
+const MAX_PERMITS: usize = 1 << 20;
+
 /// What every run and the server share.
 struct Inner {
+    /// Permits for Run requests in flight, in all.
+    in_flight: Arc<tokio::sync::Semaphore>,
+    /// Permits per endpoint origin.
+    per_endpoint: Mutex<std::collections::HashMap<String, Arc<tokio::sync::Semaphore>>>,
+    /// Set on shutdown: no new Run request is sent.
+    draining: core::sync::atomic::AtomicBool,
     config: SchedulerConfig,
     http: reqwest::Client,
     store: SharedStore,
@@ -302,8 +356,14 @@ impl Scheduler {
     ) -> Result<Self, SchedulerError> {
         let http = dispatch_std::client::http_client("dispatch-rs-scheduler")
             .map_err(|e| SchedulerError::HttpClient(e.to_string()))?;
+        let in_flight = Arc::new(tokio::sync::Semaphore::new(
+            config.max_in_flight.clamp(1, MAX_PERMITS),
+        ));
         Ok(Scheduler {
             inner: Arc::new(Inner {
+                in_flight,
+                per_endpoint: Mutex::new(std::collections::HashMap::new()),
+                draining: core::sync::atomic::AtomicBool::new(false),
                 config,
                 http,
                 store: Arc::new(Mutex::new(store)),
@@ -366,6 +426,14 @@ impl Scheduler {
     /// Validates `calls` (all or none), starts one run per call, and returns
     /// their dispatch ids in order once the runs are in the store.
     pub async fn dispatch(&self, calls: Vec<pb::Call>) -> Result<Vec<String>, DispatchError> {
+        let limit = self.inner.config.max_dispatch_calls;
+        if calls.len() > limit {
+            return Err(DispatchError::InvalidCalls(format!(
+                "{} calls in one Dispatch request; at most {limit} are accepted \
+                 (split the batch)",
+                calls.len()
+            )));
+        }
         let request = pb::DispatchRequest { calls };
         dispatch_core::validate::validate_dispatch_request(&request)
             .map_err(|error| DispatchError::InvalidCalls(error.to_string()))?;
@@ -438,7 +506,44 @@ impl Scheduler {
         shutdown: impl Future<Output = ()>,
     ) -> std::io::Result<()> {
         self.start().map_err(std::io::Error::other)?;
-        server::serve(self.service(), listener, shutdown).await
+        let served = server::serve(self.service(), listener, shutdown).await;
+        self.drain().await;
+        served
+    }
+
+    /// Stops sending Run requests, waits (at most
+    /// [`SchedulerConfig::shutdown_grace`]) for those in flight to be
+    /// answered and their answers committed. What is left stays in the
+    /// store, resumed at the next start.
+    pub async fn drain(&self) {
+        use core::sync::atomic::Ordering;
+        self.inner.draining.store(true, Ordering::SeqCst);
+        let all = u32::try_from(self.inner.config.max_in_flight.clamp(1, MAX_PERMITS))
+            .unwrap_or(u32::MAX);
+        let grace = self.inner.config.shutdown_grace;
+        let finished = tokio::time::timeout(grace, self.inner.in_flight.acquire_many(all)).await;
+        if finished.is_err() {
+            tracing::warn!(
+                target: "dispatch::scheduler",
+                ?grace,
+                "Run requests still in flight after the grace: they are sent again at the next start"
+            );
+        }
+        let sender = self
+            .inner
+            .driver
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some(sender) = sender {
+            let (ack, committed) = oneshot::channel();
+            if sender.send(Input::Flush(ack)).is_ok() {
+                let _ = tokio::time::timeout(grace, committed).await;
+            }
+        }
+        if let Ok(Ok(permits)) = finished {
+            permits.forget();
+        }
     }
 }
 

@@ -484,3 +484,49 @@ async fn a_poll_without_calls_is_a_timer() {
     assert_eq!(output_i64(&info), 0);
     assert_eq!(info.attempts, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_requests_in_flight_stay_under_the_endpoint_limit() {
+    let current = Arc::new(AtomicU32::new(0));
+    let highest = Arc::new(AtomicU32::new(0));
+    let mut registry = Registry::new();
+    let (now, top) = (Arc::clone(&current), Arc::clone(&highest));
+    registry.register("slow", move |_run: Run<i64>| {
+        let (now, top) = (Arc::clone(&now), Arc::clone(&top));
+        async move {
+            let inside = now.fetch_add(1, Ordering::SeqCst) + 1;
+            top.fetch_max(inside, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            now.fetch_sub(1, Ordering::SeqCst);
+            Ok(Outcome::value(&1i64))
+        }
+    });
+    let url = serve_endpoint(registry).await;
+    let scheduler =
+        Scheduler::new(scheduler_support::fast_config(3).max_in_flight_per_endpoint(4)).unwrap();
+    let calls = (0..40).map(|_| call(&url, "slow", 0)).collect();
+    let ids = scheduler.dispatch(calls).await.unwrap();
+    for id in &ids {
+        let info = scheduler.wait(id, None).await.unwrap();
+        assert_eq!(status(&info), Status::Ok, "{:?}", info.outcome);
+    }
+    let highest = highest.load(Ordering::SeqCst);
+    assert!(highest <= 4, "{highest} requests in flight at once");
+    assert!(highest >= 2, "the limit is not a queue of one ({highest})");
+}
+
+#[tokio::test]
+async fn a_dispatch_request_over_the_call_limit_is_refused_whole() {
+    let scheduler =
+        Scheduler::new(scheduler_support::fast_config(1).max_dispatch_calls(3)).unwrap();
+    let calls = (0..4)
+        .map(|_| call("http://127.0.0.1:1", "double", 1))
+        .collect();
+    let error = scheduler.dispatch(calls).await.unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("4 calls in one Dispatch request; at most 3"),
+        "{error}"
+    );
+}

@@ -56,7 +56,7 @@ pub use config::{
 };
 pub use dispatch_core::connect::Code;
 pub use error::ClientError;
-pub use retry::RetryPolicy;
+pub use retry::{RetryPolicy, parse_retry_after};
 
 /// The messages a client sends and receives.
 pub mod proto {

@@ -172,7 +172,7 @@ where
 ///
 /// The caller passes the response's own `Date` as `now` when there is one, so
 /// that the skew between the server's clock and ours does not count.
-pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if value.is_empty() {
         return None;

@@ -8,6 +8,7 @@ use std::{env, path::PathBuf};
 
 /// Every .proto file of the project; the wire guard checks this list against proto/.
 const PROTO_FILES: &[&str] = &[
+    "proto/dispatch/journal/v1/journal.proto",
     "proto/dispatch/sdk/v1/call.proto",
     "proto/dispatch/sdk/v1/dispatch.proto",
     "proto/dispatch/sdk/v1/error.proto",
@@ -36,6 +37,9 @@ fn main() -> Result<(), Box<dyn core::error::Error>> {
         // uses for the protocol's own types (docs/protocol/validation.md).
         .enable_type_names()
         .type_name_domain([".dispatch.sdk"], "buf.build/stealthrocket/dispatch-proto")
+        // Our own packages take the well-known domain, as `dispatch_core::any`
+        // packs every type outside `dispatch.sdk`.
+        .type_name_domain([".dispatch.journal"], "type.googleapis.com")
         // prost's derive writes a oneof at the place of its lowest field
         // number; Poll's and PollResult's `state` oneofs span 1..6 and 1..4,
         // so derived code would write typed_coroutine_state first. These two

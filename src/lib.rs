@@ -1,4 +1,5 @@
-//! The messages of the Dispatch protocol (`dispatch.sdk.v1`, `dispatch.sdk.python.v1`),
+//! The messages of the Dispatch protocol (`dispatch.sdk.v1`, `dispatch.sdk.python.v1`)
+//! and of this project's own durable-function journal (`dispatch.journal.v1`),
 //! generated at build time from this repository's own `proto/` files.
 //!
 //! The types build without std (prost with default features off, `alloc` only).
@@ -39,6 +40,17 @@ pub mod sdk {
         pub mod v1 {
             include!(concat!(env!("OUT_DIR"), "/dispatch.sdk.python.v1.rs"));
         }
+    }
+}
+
+/// `dispatch.journal`: this project's own packages (not part of the upstream
+/// protocol), language-neutral so that SDKs in any language can share them.
+pub mod journal {
+    /// `dispatch.journal.v1`: the journal a durable function's replay is
+    /// answered from, carried in `Poll.typed_coroutine_state`.
+    #[allow(missing_docs, clippy::all)]
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/dispatch.journal.v1.rs"));
     }
 }
 

@@ -35,6 +35,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
+use dispatch_proto::journal::v1::Journal;
 use dispatch_proto::sdk::python::v1::Pickled;
 use dispatch_proto::sdk::v1::{
     Call, CallResult, DispatchRequest, DispatchResponse, Error, Exit, Poll, PollResult, RunRequest,
@@ -110,6 +111,7 @@ any_message! {
     RunRequest => "dispatch.sdk.v1.RunRequest",
     RunResponse => "dispatch.sdk.v1.RunResponse",
     Pickled => "dispatch.sdk.python.v1.Pickled",
+    Journal => "dispatch.journal.v1.Journal",
 }
 
 /// Why an `Any` could not be unpacked.

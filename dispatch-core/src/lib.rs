@@ -16,6 +16,7 @@
 //! | [`status`] | `Status` classification and mappings |
 //! | `validate` | the protocol's validation rules, in code (`alloc`) |
 //! | `any` | packing and unpacking `google.protobuf.Any` values (`alloc`) |
+//! | `journal` | durable functions by replay: the journal and its sans-IO engine (`alloc`) |
 //!
 //! # Public surface
 //!
@@ -79,6 +80,24 @@
 //! | [`digest::write_header_value`] | fn | Renders `<alg>=:<base64>:` for `digest` into `out` (which needs `MAX_HEADER_VALUE_LEN` bytes for sha-512), returning the text |
 //! | [`gzip::GzipError`] | enum | Why a body is not one well-formed gzip member within the limit |
 //! | [`gzip::inflate`] | fn | Inflates `body`, one gzip member, into at most `limit` bytes |
+//! | [`journal::CallAnswer`] | struct | The result of a finished call, borrowed from the journal |
+//! | [`journal::Choice`] | enum | What a choice among operations chose |
+//! | [`journal::DEFAULT_MAX_WAIT_SECS`] | const | How long a poll waits for results when no sleep sets its `max_wait` (dispatch-go's default): after it, the function runs again and polls again for the calls still out |
+//! | [`journal::Divergence`] | enum | How a replay departed from its journal: the first operation that differs |
+//! | [`journal::Entry`] | crate | One operation of a journal, `dispatch.journal.v1.Entry` (generated) |
+//! | [`journal::EntryKind`] | crate | What an entry's operation is, `dispatch.journal.v1.EntryKind` (generated) |
+//! | [`journal::JOURNAL_FULL_NAME`] | const | The full protobuf name of the journal; its `Any` type URL is `type.googleapis.com/dispatch.journal.v1.Journal` |
+//! | [`journal::JOURNAL_VERSION`] | const | The journal format this engine reads and writes (`Journal.version`) |
+//! | [`journal::Journal`] | crate | The journal message, `dispatch.journal.v1.Journal` (generated) |
+//! | [`journal::JournalError`] | enum | Why a run's journal could not be read or extended |
+//! | [`journal::MAX_ENTRIES`] | const | The most entries a journal may hold: a run that would record one more fails with `STATUS_PERMANENT_ERROR` (`JournalError::Full`) |
+//! | [`journal::MAX_FUNCTIONS`] | const | The most distinct function names a journal may hold |
+//! | [`journal::Operation`] | enum | One operation of a durable function, as a divergence names it |
+//! | [`journal::Replay`] | struct | One run of a durable function: the journal it resumes from, the operations the function makes in this run, and the answer to the run |
+//! | [`journal::SelectRule`] | enum | Which operand a choice among operations waits for |
+//! | [`journal::Seq`] | struct | An operation's sequence number: its position in the journal plus one, which is also the `correlation_id` of the call it made |
+//! | [`journal::decode_journal`] | fn | Decodes a journal and checks it: its version, its bounds (`MAX_ENTRIES`, `MAX_FUNCTIONS`), and that every entry is of a known kind and refers to a function it names |
+//! | [`journal::fingerprint`] | fn | FNV-1a, 32 bits, over the concatenation of `parts`: the fingerprint an entry keeps of what its operation was asked (`Entry.fingerprint`) |
 //! | [`key::KeyError`] | enum | Why a key text was refused |
 //! | [`key::MAX_KEY_TEXT_LEN`] | const | The longest key text accepted, in bytes, surrounding whitespace included |
 //! | [`key::PRIVATE_KEY_PEM_LEN`] | const | Length of a private key rendered as PEM by `write_private_key_pem` (LF line ends, final LF included) |
@@ -206,6 +225,8 @@ pub mod status;
 pub mod any;
 #[cfg(feature = "gzip")]
 pub mod gzip;
+#[cfg(feature = "alloc")]
+pub mod journal;
 #[cfg(feature = "alloc")]
 pub mod validate;
 

@@ -65,7 +65,9 @@ fn call_to_js(call: &pb::Call) -> JsValue {
     set(
         &out,
         "expiration",
-        opt(call.expiration.as_ref(), |d| seconds_nanos(d.seconds, d.nanos)),
+        opt(call.expiration.as_ref(), |d| {
+            seconds_nanos(d.seconds, d.nanos)
+        }),
     );
     set(&out, "version", call.version.as_str());
     out.into()
@@ -80,11 +82,23 @@ pub(crate) fn run_request_to_js(request: &pb::RunRequest) -> JsValue {
     let out = Object::new();
     set(&out, "function", request.function.as_str());
     set(&out, "dispatchId", request.dispatch_id.as_str());
-    set(&out, "parentDispatchId", request.parent_dispatch_id.as_str());
+    set(
+        &out,
+        "parentDispatchId",
+        request.parent_dispatch_id.as_str(),
+    );
     set(&out, "rootDispatchId", request.root_dispatch_id.as_str());
     let time = |t: &prost_types::Timestamp| seconds_nanos(t.seconds, t.nanos);
-    set(&out, "creationTime", opt(request.creation_time.as_ref(), time));
-    set(&out, "expirationTime", opt(request.expiration_time.as_ref(), time));
+    set(
+        &out,
+        "creationTime",
+        opt(request.creation_time.as_ref(), time),
+    );
+    set(
+        &out,
+        "expirationTime",
+        opt(request.expiration_time.as_ref(), time),
+    );
     match &request.directive {
         Some(Directive::Input(input)) => set(&out, "input", any_to_js(input)),
         Some(Directive::PollResult(result)) => {
@@ -135,7 +149,9 @@ pub(crate) fn run_response_to_js(response: &pb::RunResponse) -> JsValue {
             set(
                 &p,
                 "maxWait",
-                opt(poll.max_wait.as_ref(), |d| seconds_nanos(d.seconds, d.nanos)),
+                opt(poll.max_wait.as_ref(), |d| {
+                    seconds_nanos(d.seconds, d.nanos)
+                }),
             );
             set(&p, "maxResults", poll.max_results);
             set(&p, "minResults", poll.min_results);
@@ -194,11 +210,16 @@ fn integer_at(object: &JsValue, name: &str, path: &str) -> Read<Option<i128>> {
     };
     let path = format!("{path}.{name}");
     if v.is_bigint() {
-        return i128::try_from(v).map(Some).map_err(|_| wrong(&path, "an integer"));
+        return i128::try_from(v)
+            .map(Some)
+            .map_err(|_| wrong(&path, "an integer"));
     }
     match v.as_f64() {
         Some(n) if n.fract() == 0.0 && n.abs() <= 9_007_199_254_740_991.0 => Ok(Some(n as i128)),
-        _ => Err(wrong(&path, "an integer (a BigInt or a safe integer Number)")),
+        _ => Err(wrong(
+            &path,
+            "an integer (a BigInt or a safe integer Number)",
+        )),
     }
 }
 
@@ -338,7 +359,9 @@ pub(crate) fn run_response_from_js(object: &JsValue) -> Read<pb::RunResponse> {
     let poll = message_at(&object, "poll", path, poll_from_js)?;
     let directive = match (exit, poll) {
         (Some(_), Some(_)) => {
-            return Err(JsError::new("response has both exit and poll (one of them at most)"));
+            return Err(JsError::new(
+                "response has both exit and poll (one of them at most)",
+            ));
         }
         (Some(exit), None) => Some(Directive::Exit(exit)),
         (None, Some(poll)) => Some(Directive::Poll(poll)),

@@ -20,7 +20,9 @@ impl<'a> View<'a> {
             ))
         })?;
         if flat.len() % 2 != 0 {
-            return Err(JsError::new("the header lines must come in (name, value) pairs"));
+            return Err(JsError::new(
+                "the header lines must come in (name, value) pairs",
+            ));
         }
         let headers = flat
             .chunks_exact(2)

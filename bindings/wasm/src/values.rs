@@ -112,5 +112,10 @@ fn struct_to_js(value: &prost_types::Struct) -> JsValue {
 }
 
 fn list_to_js(value: &prost_types::ListValue) -> JsValue {
-    value.values.iter().map(value_to_js).collect::<Array>().into()
+    value
+        .values
+        .iter()
+        .map(value_to_js)
+        .collect::<Array>()
+        .into()
 }

@@ -19,7 +19,7 @@ impl<'a> View<'a> {
                 "request.url must be an absolute URL (scheme://authority/path), got \"{url}\""
             ))
         })?;
-        if flat.len() % 2 != 0 {
+        if !flat.len().is_multiple_of(2) {
             return Err(JsError::new(
                 "the header lines must come in (name, value) pairs",
             ));

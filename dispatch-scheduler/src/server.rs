@@ -174,15 +174,17 @@ fn wait_ms(query: Option<&str>) -> Result<u64, Refusal> {
         .map_err(|_| Refusal::new(Code::InvalidArgument, "wait_ms must be a whole number"))
 }
 
-/// The Bearer check: `Authorization: Bearer <api key>`, compared in
-/// constant time.
+/// The Bearer check: `Authorization: Bearer <api key>`, the scheme in any
+/// case (RFC 9110 section 11.1), one or more spaces before the token, the
+/// token compared in constant time. Two Authorization headers are refused
+/// (400), never judged by the first.
 fn authenticate<B>(inner: &Inner, request: &Request<B>) -> Result<(), Refusal> {
     let Some(expected) = inner.config.api_key.as_deref() else {
         return Ok(());
     };
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
+    let mut values = request.headers().get_all(header::AUTHORIZATION).iter();
+    let presented = values
+        .next()
         .ok_or_else(|| {
             Refusal::new(
                 Code::Unauthenticated,
@@ -190,9 +192,22 @@ fn authenticate<B>(inner: &Inner, request: &Request<B>) -> Result<(), Refusal> {
             )
         })?
         .as_bytes();
-    let token = presented
-        .strip_prefix(b"Bearer ")
-        .ok_or_else(|| Refusal::new(Code::Unauthenticated, "the Authorization is not Bearer"))?;
+    if values.next().is_some() {
+        return Err(Refusal::new(
+            Code::InvalidArgument,
+            "more than one Authorization header: send exactly one",
+        ));
+    }
+    let not_bearer = || Refusal::new(Code::Unauthenticated, "the Authorization is not Bearer");
+    let space = presented
+        .iter()
+        .position(|&b| b == b' ')
+        .ok_or_else(not_bearer)?;
+    let (scheme, rest) = presented.split_at(space);
+    if !scheme.eq_ignore_ascii_case(b"bearer") {
+        return Err(not_bearer());
+    }
+    let token = rest.trim_ascii_start();
     if bool::from(token.ct_eq(expected.as_bytes())) {
         Ok(())
     } else {

@@ -197,3 +197,58 @@ async fn an_unknown_run_is_not_found() {
     assert_eq!(status, 404);
     assert_eq!(json["code"], "not_found");
 }
+
+/// Sends an empty DispatchRequest with these Authorization header values.
+async fn dispatch_with_authorization(url: &str, values: &[&str]) -> (u16, serde_json::Value) {
+    let mut request = reqwest::Client::new()
+        .post(format!("{url}/dispatch.sdk.v1.DispatchService/Dispatch"))
+        .header("content-type", "application/proto");
+    for value in values {
+        request = request.header("authorization", *value);
+    }
+    let response = request
+        .body(pb::DispatchRequest::default().encode_to_vec())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body = response.bytes().await.unwrap();
+    (
+        status,
+        serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive_and_one_header_is_required() {
+    let (_, url) = setup().await;
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        let (status, json) = dispatch_with_authorization(&url, &[&format!("{scheme} {KEY}")]).await;
+        assert_ne!(status, 401, "{scheme}: {json}");
+    }
+    let (status, _) = dispatch_with_authorization(&url, &[&format!("Bearer   {KEY}")]).await;
+    assert_ne!(status, 401, "several spaces before the token");
+    let (status, json) =
+        dispatch_with_authorization(&url, &[&format!("Bearer {KEY}"), "Bearer wrong"]).await;
+    assert_eq!(
+        (status, json["code"].as_str()),
+        (400, Some("invalid_argument")),
+        "{json}"
+    );
+    let (status, json) =
+        dispatch_with_authorization(&url, &["Bearer wrong", &format!("Bearer {KEY}")]).await;
+    assert_eq!(status, 400, "{json}");
+    for refused in [
+        "Basic abc",
+        &format!("Bearer{KEY}"),
+        &format!("Token {KEY}"),
+        "Bearer wrong",
+    ] {
+        let (status, json) = dispatch_with_authorization(&url, &[refused]).await;
+        assert_eq!(
+            (status, json["code"].as_str()),
+            (401, Some("unauthenticated")),
+            "{refused}: {json}"
+        );
+    }
+}

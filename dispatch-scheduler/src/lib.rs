@@ -120,6 +120,10 @@ pub struct SchedulerConfig {
     /// On shutdown, how long Run requests in flight may take to finish
     /// (their answers are recorded); the rest stay in the store. Default 30 s.
     pub shutdown_grace: Duration,
+    /// How long the Dispatch RPC waits for the next bytes of a request body
+    /// before it answers 408. Default 30 s (the endpoint's read timeout,
+    /// `dispatch_std::layer::DEFAULT_READ_TIMEOUT`).
+    pub read_timeout: Duration,
 }
 
 impl fmt::Debug for SchedulerConfig {
@@ -140,6 +144,7 @@ impl fmt::Debug for SchedulerConfig {
             )
             .field("max_in_flight", &self.max_in_flight)
             .field("shutdown_grace", &self.shutdown_grace)
+            .field("read_timeout", &self.read_timeout)
             .finish()
     }
 }
@@ -168,6 +173,7 @@ impl SchedulerConfig {
             max_in_flight_per_endpoint: 64,
             max_in_flight: 1024,
             shutdown_grace: Duration::from_secs(30),
+            read_timeout: dispatch_std::layer::DEFAULT_READ_TIMEOUT,
         }
     }
 
@@ -186,6 +192,12 @@ impl SchedulerConfig {
     /// Sets [`SchedulerConfig::max_in_flight`].
     pub fn max_in_flight(mut self, requests: usize) -> Self {
         self.max_in_flight = requests.clamp(1, MAX_PERMITS);
+        self
+    }
+
+    /// Sets [`SchedulerConfig::read_timeout`].
+    pub fn read_timeout(mut self, timeout: Duration) -> Self {
+        self.read_timeout = timeout;
         self
     }
 

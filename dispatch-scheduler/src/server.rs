@@ -10,7 +10,7 @@ use bytes::Bytes;
 use dispatch_core::connect::{self, Code, Codec, ErrorBody};
 use dispatch_core::proto::sdk::v1 as pb;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use prost::Message as _;
 use subtle::ConstantTimeEq as _;
 use tower_service::Service;
@@ -218,6 +218,36 @@ fn authenticate<B>(inner: &Inner, request: &Request<B>) -> Result<(), Refusal> {
     }
 }
 
+enum BodyFailure {
+    TooLarge,
+    Stalled(Duration),
+    Unreadable,
+}
+
+/// The whole body, at most `limit` bytes, each frame within `timeout` of
+/// the one before, so that a client that stalls cannot hold the request.
+async fn read_body<B>(body: B, limit: usize, timeout: Duration) -> Result<Vec<u8>, BodyFailure>
+where
+    B: http_body::Body<Data = Bytes>,
+{
+    let mut body = core::pin::pin!(body);
+    let mut collected = Vec::new();
+    loop {
+        let frame = match tokio::time::timeout(timeout, body.as_mut().frame()).await {
+            Err(_) => return Err(BodyFailure::Stalled(timeout)),
+            Ok(None) => return Ok(collected),
+            Ok(Some(Err(_))) => return Err(BodyFailure::Unreadable),
+            Ok(Some(Ok(frame))) => frame,
+        };
+        if let Ok(data) = frame.into_data() {
+            if collected.len().saturating_add(data.len()) > limit {
+                return Err(BodyFailure::TooLarge);
+            }
+            collected.extend_from_slice(&data);
+        }
+    }
+}
+
 async fn dispatch<B>(
     inner: &Arc<Inner>,
     request: Request<B>,
@@ -253,16 +283,35 @@ where
             message: "the content type must be application/proto or application/json".into(),
         })?;
     let limit = inner.config.body_limit;
-    let body = Limited::new(request.into_body(), limit)
-        .collect()
+    let too_large = || Refusal {
+        status: 413,
+        code: Code::ResourceExhausted,
+        message: format!("the request body is larger than the limit of {limit} bytes"),
+    };
+    // A declared length over the limit is refused before a byte is read.
+    let view = dispatch_std::http::HttpRequestView::new(
+        request.method(),
+        request.uri(),
+        request.headers(),
+        None,
+    );
+    dispatch_core::run::check_content_length(&view, limit).map_err(|refusal| match refusal {
+        dispatch_core::run::Refusal::BodyTooLarge { .. } => too_large(),
+        other => Refusal::new(other.code(), other.to_string()),
+    })?;
+    let body = read_body(request.into_body(), limit, inner.config.read_timeout)
         .await
-        .map_err(|e| {
-            Refusal::new(
-                Code::ResourceExhausted,
-                format!("the request body could not be read within {limit} bytes: {e}"),
-            )
-        })?
-        .to_bytes();
+        .map_err(|failure| match failure {
+            BodyFailure::TooLarge => too_large(),
+            BodyFailure::Stalled(timeout) => Refusal {
+                status: 408,
+                code: Code::DeadlineExceeded,
+                message: format!("the client sent no data for {} ms", timeout.as_millis()),
+            },
+            BodyFailure::Unreadable => {
+                Refusal::new(Code::InvalidArgument, "the request body could not be read")
+            }
+        })?;
     let decoded = match codec {
         Codec::Proto => pb::DispatchRequest::decode(body.as_ref()).map_err(|e| e.to_string()),
         Codec::Json => dispatch_std::json::from_json_slice::<pb::DispatchRequest>(&body)

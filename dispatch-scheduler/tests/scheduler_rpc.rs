@@ -252,3 +252,52 @@ async fn the_bearer_scheme_is_case_insensitive_and_one_header_is_required() {
         );
     }
 }
+
+/// Writes `head` (and `body`) on a fresh connection to the scheduler at
+/// `url`, then waits for the answer's status line.
+async fn raw_status(url: &str, head: String, body: &[u8]) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body).await.unwrap();
+    let mut answer = vec![0u8; 1024];
+    let n = stream.read(&mut answer).await.unwrap();
+    let text = String::from_utf8_lossy(&answer[..n]);
+    text.split(' ').nth(1).unwrap().parse().unwrap()
+}
+
+fn dispatch_head(url: &str, length: usize) -> String {
+    let host = url.trim_start_matches("http://");
+    format!(
+        "POST /dispatch.sdk.v1.DispatchService/Dispatch HTTP/1.1\r\nHost: {host}\r\n\
+         Authorization: Bearer {KEY}\r\nContent-Type: application/proto\r\n\
+         Content-Length: {length}\r\n\r\n"
+    )
+}
+
+#[tokio::test]
+async fn a_declared_length_over_the_limit_is_413_before_the_body_is_read() {
+    let scheduler =
+        Scheduler::new(fast_config(1).api_key(Some(KEY.into())).body_limit(1000)).unwrap();
+    let url = serve_scheduler(&scheduler).await;
+    // Nothing of the body is sent: the answer comes from the head alone.
+    assert_eq!(
+        raw_status(&url, dispatch_head(&url, 1_000_000), b"").await,
+        413
+    );
+}
+
+#[tokio::test]
+async fn a_body_that_stalls_is_408_after_the_read_timeout() {
+    let config = fast_config(1)
+        .api_key(Some(KEY.into()))
+        .read_timeout(core::time::Duration::from_millis(200));
+    let scheduler = Scheduler::new(config).unwrap();
+    let url = serve_scheduler(&scheduler).await;
+    // 10 of the 100 declared bytes, then nothing.
+    assert_eq!(
+        raw_status(&url, dispatch_head(&url, 100), &[0u8; 10]).await,
+        408
+    );
+}

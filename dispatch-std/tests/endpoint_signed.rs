@@ -306,3 +306,69 @@ async fn a_corrupt_gzip_body_is_400() {
         reply.connect_error()
     );
 }
+
+fn gunzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(data)
+        .read_to_end(&mut out)
+        .unwrap();
+    out
+}
+
+/// Sends a signed echo of `text`, with `accept_encoding` when given.
+async fn send_accepting(addr: SocketAddr, text: &str, accept_encoding: Option<&str>) -> Reply {
+    let body = echo_body(text);
+    let signature = signature_headers(
+        &scheduler_key(),
+        &run_url(addr),
+        "application/proto",
+        &body,
+        now(),
+    );
+    let mut headers: Vec<(&str, &str)> = vec![("content-type", "application/proto")];
+    if let Some(value) = accept_encoding {
+        headers.push(("accept-encoding", value));
+    }
+    headers.extend(signature.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+    send(addr, "POST", RUN_PATH, &headers, &body).await
+}
+
+fn exit_output(response: &pb::RunResponse) -> Option<prost_types::Any> {
+    match &response.directive {
+        Some(pb::run_response::Directive::Exit(exit)) => exit.result.clone()?.output,
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn a_large_response_is_gzip_when_the_client_accepts_it() {
+    let server = server().await;
+    let text = "a response worth compressing ".repeat(100);
+    let reply = send_accepting(server.addr, &text, Some("gzip")).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("content-encoding"), Some("gzip"));
+    assert!(
+        reply.body.len() < text.len() / 4,
+        "{} bytes",
+        reply.body.len()
+    );
+    let response: pb::RunResponse = prost::Message::decode(&gunzip(&reply.body)[..]).unwrap();
+    assert_eq!(exit_output(&response), Some(string_any(&text)));
+}
+
+#[tokio::test]
+async fn responses_stay_identity_unless_asked_and_large_enough() {
+    let server = server().await;
+    let large = "x".repeat(4096);
+    for (text, accept) in [
+        (large.as_str(), None),
+        (large.as_str(), Some("gzip;q=0, br")),
+        ("small", Some("gzip")),
+    ] {
+        let reply = send_accepting(server.addr, text, accept).await;
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.header("content-encoding"), None, "{accept:?}");
+        assert_eq!(exit_output(&reply.run_response()), Some(string_any(text)));
+    }
+}

@@ -21,6 +21,12 @@ pub struct RunHead {
     /// RPC accepts it; the host then inflates it with [`RunRpc::inflate`]
     /// after the body check (the digest covers the body as sent).
     pub encoding: ContentEncoding,
+    /// The client accepts a gzip response (`Accept-Encoding`, RFC 9110
+    /// section 12.5.3) and the RPC [accepts gzip](RunRpc::accept_gzip):
+    /// [`RunRpc::compress_response`] then compresses bodies of
+    /// [`COMPRESS_MIN_BYTES`](super::COMPRESS_MIN_BYTES) or more. Always
+    /// `false` over gRPC.
+    pub accepts_gzip: bool,
 }
 
 /// The `Content-Encoding` of an accepted request body.
@@ -81,7 +87,8 @@ impl RunRpc<'_> {
         let version = single(request, connect::PROTOCOL_VERSION_HEADER)
             .map_err(|()| ProtocolVersionError::Unsupported)?;
         connect::check_protocol_version(version, false)?;
-        let encoding = check_encoding(request, connect::CONTENT_ENCODING_HEADER, self.gzip)?;
+        let encoding = check_content_encoding(request, self.gzip)?;
+        let accepts_gzip = self.gzip && accepts_gzip(request);
         let json = self.offers_json();
         let codec = single(request, connect::CONTENT_TYPE_HEADER)
             .ok()
@@ -100,6 +107,7 @@ impl RunRpc<'_> {
             timeout,
             content_length,
             encoding,
+            accepts_gzip,
         })
     }
 
@@ -138,6 +146,7 @@ impl RunRpc<'_> {
             timeout,
             content_length,
             encoding: ContentEncoding::Identity,
+            accepts_gzip: false,
         })
     }
 
@@ -183,8 +192,99 @@ pub fn check_content_length<R: RequestView + ?Sized>(
     Ok(Some(length))
 }
 
-/// An encoding header that must be absent or `identity`, on one or more
-/// field lines.
+/// The request's `Content-Encoding` (every field line): none or `identity`,
+/// or `gzip` (`x-gzip`) where `gzip` is true; anything else, or gzip
+/// applied twice, is [`Refusal::UnsupportedEncoding`] (HTTP 501, with the
+/// `Accept-Encoding` the server takes). For Connect servers other than the
+/// Run RPC's (the scheduler's Dispatch route).
+///
+/// ```
+/// use dispatch_core::run::{check_content_encoding, ContentEncoding};
+/// use dispatch_core::signature::BorrowedRequest;
+/// let headers = [("content-encoding", "gzip")];
+/// let request = BorrowedRequest::from_url("POST", "http://h/x", &headers).ok_or("bad URL")?;
+/// assert_eq!(check_content_encoding(&request, true), Ok(ContentEncoding::Gzip));
+/// assert_eq!(check_content_encoding(&request, false).map_err(|r| r.status()), Err(501));
+/// # Ok::<(), &str>(())
+/// ```
+pub fn check_content_encoding<R: RequestView + ?Sized>(
+    request: &R,
+    gzip: bool,
+) -> Result<ContentEncoding, Refusal<'static>> {
+    check_encoding(request, connect::CONTENT_ENCODING_HEADER, gzip)
+}
+
+/// Whether the request's `Accept-Encoding` (every field line) accepts gzip:
+/// `gzip`, `x-gzip` or `*` with a quality other than zero (RFC 9110 section
+/// 12.5.3). Parameters other than `q` and malformed qualities are read as
+/// "not accepted", so a response is compressed only when the client
+/// plainly asked for it.
+///
+/// ```
+/// use dispatch_core::run::accepts_gzip;
+/// use dispatch_core::signature::BorrowedRequest;
+/// let accepts = |value| {
+///     let headers = [("accept-encoding", value)];
+///     let request = BorrowedRequest::from_url("POST", "http://h/x", &headers).unwrap();
+///     accepts_gzip(&request)
+/// };
+/// assert!(accepts("gzip"));
+/// assert!(accepts("br, GZIP;q=0.5"));
+/// assert!(!accepts("gzip;q=0"));
+/// assert!(!accepts("identity"));
+/// ```
+pub fn accepts_gzip<R: RequestView + ?Sized>(request: &R) -> bool {
+    let mut index = 0;
+    let mut accepted = false;
+    while let Some(line) = request.field_line(connect::ACCEPT_ENCODING_HEADER, index) {
+        for entry in line.split(|&b| b == b',') {
+            let mut parts = entry.split(|&b| b == b';');
+            let coding = parts.next().unwrap_or_default().trim_ascii();
+            let names_gzip = coding.eq_ignore_ascii_case(b"gzip")
+                || coding.eq_ignore_ascii_case(b"x-gzip")
+                || coding == b"*";
+            if !names_gzip {
+                continue;
+            }
+            let mut quality_nonzero = true;
+            for parameter in parts {
+                let parameter = parameter.trim_ascii();
+                match parameter.split_first_chunk::<2>() {
+                    Some((b"q=" | b"Q=", value)) => quality_nonzero = nonzero_quality(value),
+                    _ => quality_nonzero = false,
+                }
+            }
+            if !quality_nonzero && coding != b"*" {
+                // An explicit refusal of gzip wins over a wildcard.
+                return false;
+            }
+            accepted |= quality_nonzero;
+        }
+        index += 1;
+    }
+    accepted
+}
+
+/// A quality value (`0`, `0.5`, `1.000`, RFC 9110 section 12.4.2) other
+/// than zero; malformed ones count as zero.
+fn nonzero_quality(value: &[u8]) -> bool {
+    match value.split_first() {
+        Some((b'1', rest)) => {
+            rest.is_empty()
+                || rest.split_first().is_some_and(|(dot, digits)| {
+                    *dot == b'.' && digits.len() <= 3 && digits.iter().all(|&d| d == b'0')
+                })
+        }
+        Some((b'0', rest)) => rest.split_first().is_some_and(|(dot, digits)| {
+            *dot == b'.'
+                && digits.len() <= 3
+                && digits.iter().all(u8::is_ascii_digit)
+                && digits.iter().any(|&d| d != b'0')
+        }),
+        _ => false,
+    }
+}
+
 /// The one coding of `name` (every field line, comma-separated entries,
 /// `identity` entries ignored): identity, or gzip where `gzip` is
 /// accepted. Two codings (gzip applied twice, or gzip then another) are
@@ -257,6 +357,46 @@ mod tests {
             })
     }
 
+    #[test]
+    fn accept_encoding_is_read_with_its_qualities() {
+        let accepts = |values: &[&str]| {
+            let headers: alloc::vec::Vec<(&str, &str)> =
+                values.iter().map(|v| ("accept-encoding", *v)).collect();
+            let request = BorrowedRequest::from_url("POST", "http://h/x", &headers).unwrap();
+            accepts_gzip(&request)
+        };
+        for yes in [
+            &["gzip"][..],
+            &["x-gzip"],
+            &["*"],
+            &["br", "gzip"],
+            &["gzip;q=1"],
+            &["gzip ; q=1.000"],
+            &["gzip;q=0.001"],
+            &["*;q=0, gzip"],
+            &["identity;q=0.5, *;q=0.1"],
+        ] {
+            assert!(accepts(yes), "{yes:?}");
+        }
+        for no in [
+            &[][..],
+            &[""],
+            &["identity"],
+            &["br, deflate"],
+            &["gzip;q=0"],
+            &["gzip;q=0.000"],
+            &["gzip;q=1.5"],
+            &["gzip;q=abc"],
+            &["gzip;level=9"],
+            &["gzip;q=0, *"],
+            &["*", "gzip;q=0"],
+            &["*;q=0"],
+            &["gzipx"],
+        ] {
+            assert!(!accepts(no), "{no:?}");
+        }
+    }
+
     #[cfg(feature = "gzip")]
     #[test]
     fn gzip_is_one_coding_where_accepted() {
@@ -300,6 +440,7 @@ mod tests {
             timeout: None,
             content_length: None,
             encoding: ContentEncoding::Gzip,
+            accepts_gzip: false,
         };
         // "hello" from `printf hello | gzip -n`: 5 bytes, over the limit of 4.
         let hello = [

@@ -65,6 +65,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+/// The smallest response body [`RunRpc::compress_response`] compresses:
+/// below it, gzip's 18 bytes of framing and the CPU cost outweigh what is
+/// saved.
+pub const COMPRESS_MIN_BYTES: usize = 1024;
+
 mod body;
 mod grpc;
 mod head;
@@ -79,7 +84,9 @@ pub use grpc::{
     frame_prefix as grpc_frame_prefix, is_grpc_content_type, message as grpc_message,
     parse_timeout as parse_grpc_timeout,
 };
-pub use head::{ContentEncoding, RunHead, check_content_length};
+pub use head::{
+    ContentEncoding, RunHead, accepts_gzip, check_content_encoding, check_content_length,
+};
 #[cfg(feature = "alloc")]
 pub use message::{JsonCodec, ResponseHead, check_function, check_request, error_response};
 pub use refusal::{MAX_JSON_LEN, MAX_MESSAGE_LEN, Refusal};
@@ -202,6 +209,42 @@ impl<'j> RunRpc<'j> {
             // A head this RPC did not accept: refused as check_head would.
             _ => Err(Refusal::UnsupportedEncoding { gzip: self.gzip }),
         }
+    }
+
+    /// Step 4½ (`alloc`): compresses an encoded Connect response body when
+    /// the client accepts gzip ([`RunHead::accepts_gzip`]) and it is at
+    /// least [`COMPRESS_MIN_BYTES`] long; returns the `Content-Encoding`
+    /// the host then sends, or `None` for a body left as it is. Never for
+    /// gRPC (its heads never accept gzip) or error bodies.
+    ///
+    /// ```
+    /// use dispatch_core::run::{RunRpc, COMPRESS_MIN_BYTES};
+    /// use dispatch_core::signature::BorrowedRequest;
+    /// let url = "http://127.0.0.1:8000/dispatch.sdk.v1.FunctionService/Run";
+    /// let headers = [("content-type", "application/proto"), ("accept-encoding", "gzip")];
+    /// let request = BorrowedRequest::from_url("POST", url, &headers).ok_or("bad URL")?;
+    /// let rpc = RunRpc::new().accept_gzip();
+    /// let head = rpc.check_head(&request).map_err(|refusal| refusal.to_string())?;
+    /// let mut body = vec![0u8; COMPRESS_MIN_BYTES];
+    /// assert_eq!(rpc.compress_response(&head, &mut body), Some("gzip"));
+    /// assert!(body.len() < COMPRESS_MIN_BYTES);
+    /// let mut small = vec![0u8; 10];
+    /// assert_eq!(rpc.compress_response(&head, &mut small), None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "alloc")]
+    pub fn compress_response(
+        &self,
+        head: &RunHead,
+        body: &mut alloc::vec::Vec<u8>,
+    ) -> Option<&'static str> {
+        #[cfg(feature = "gzip")]
+        if self.gzip && head.accepts_gzip && body.len() >= COMPRESS_MIN_BYTES {
+            *body = crate::gzip::compress(body);
+            return Some("gzip");
+        }
+        let _ = (head, body);
+        None
     }
 
     /// The body limit, in bytes.

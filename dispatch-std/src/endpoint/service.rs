@@ -332,6 +332,10 @@ fn respond(
         grpc_status.insert("grpc-status", HeaderValue::from_static("0"));
         trailers = Some(grpc_status);
     }
+    let content_encoding = match transport {
+        Transport::Connect if written.status == 200 => rpc.compress_response(head, &mut out),
+        _ => None,
+    };
     let content_type = match transport {
         Transport::Connect => written.content_type,
         Transport::Grpc => GRPC_CONTENT_TYPE,
@@ -345,6 +349,11 @@ fn respond(
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Some(coding) = content_encoding {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding));
+    }
     if let (Transport::Connect, Some(accepted)) = (transport, written.accept_encoding) {
         response
             .headers_mut()

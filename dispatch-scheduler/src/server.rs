@@ -9,6 +9,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use dispatch_core::connect::{self, Code, Codec, ErrorBody};
 use dispatch_core::proto::sdk::v1 as pb;
+use dispatch_std::http::Close;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 use prost::Message as _;
@@ -59,11 +60,71 @@ where
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let inner = Arc::clone(&self.inner);
         Box::pin(async move {
-            Ok(match route(&inner, request).await {
+            let (parts, body) = request.into_parts();
+            let mut body = RequestBody::Unread(body);
+            let mut response = match route(&inner, &parts, &mut body).await {
                 Ok(response) => response,
                 Err(refusal) => refusal.into_response(),
-            })
+            };
+            // An answer given before the body was read (a refusal from the
+            // headers) first reads and drops it, within the body limit and
+            // the read timeout, so that an HTTP/1.1 client still writing it
+            // reads the answer; when that fails, the answer closes the
+            // connection instead of leaving unread bytes on it.
+            let drained = body.finish(&parts, &inner.config).await;
+            Close::unless_drained(parts.version, drained).apply(response.headers_mut());
+            Ok(response)
         })
+    }
+}
+
+/// A request body as the route left it.
+enum RequestBody<B> {
+    /// Not read: the route answered from the head.
+    Unread(B),
+    /// Read to its end.
+    Read,
+    /// Read in part (too large, stalled, unreadable).
+    Abandoned,
+}
+
+impl<B> RequestBody<B>
+where
+    B: http_body::Body<Data = Bytes>,
+{
+    /// Takes the body for reading; `None` if it was already taken.
+    fn take(&mut self) -> Option<B> {
+        match core::mem::replace(self, RequestBody::Abandoned) {
+            RequestBody::Unread(body) => Some(body),
+            other => {
+                *self = other;
+                None
+            }
+        }
+    }
+
+    /// Whether the body has been read to its end, discarding what is left
+    /// of an unread one first.
+    async fn finish(self, parts: &http::request::Parts, config: &crate::SchedulerConfig) -> bool {
+        match self {
+            RequestBody::Read => true,
+            RequestBody::Abandoned => false,
+            RequestBody::Unread(body) => {
+                let view = dispatch_std::http::HttpRequestView::from_parts(parts, None);
+                match dispatch_core::run::check_content_length(&view, config.body_limit) {
+                    Ok(length) => {
+                        dispatch_std::http::discard_body(
+                            body,
+                            length,
+                            config.body_limit,
+                            config.read_timeout,
+                        )
+                        .await
+                    }
+                    Err(_) => false,
+                }
+            }
+        }
     }
 }
 
@@ -72,14 +133,22 @@ struct Refusal {
     status: u16,
     code: Code,
     message: String,
+    /// An extra header the answer carries (`Accept-Encoding` for an
+    /// encoding it does not take).
+    header: Option<(&'static str, &'static str)>,
 }
 
 impl Refusal {
     fn new(code: Code, message: impl Into<String>) -> Self {
+        Refusal::with_status(code.http_status(), code, message)
+    }
+
+    fn with_status(status: u16, code: Code, message: impl Into<String>) -> Self {
         Refusal {
-            status: code.http_status(),
+            status,
             code,
             message: message.into(),
+            header: None,
         }
     }
 
@@ -97,43 +166,65 @@ impl Refusal {
             header::CONTENT_TYPE,
             HeaderValue::from_static(connect::CONTENT_TYPE_JSON),
         );
+        if let Some((name, value)) = self.header {
+            response
+                .headers_mut()
+                .insert(name, HeaderValue::from_static(value));
+        }
         response
     }
 }
 
-async fn route<B>(inner: &Arc<Inner>, request: Request<B>) -> Result<Response<Full<Bytes>>, Refusal>
+/// The core's refusals (of a Connect head or body), with their status,
+/// message and header.
+impl From<dispatch_core::run::Refusal<'_>> for Refusal {
+    fn from(refusal: dispatch_core::run::Refusal<'_>) -> Self {
+        Refusal {
+            status: refusal.status(),
+            code: refusal.code(),
+            message: refusal.to_string(),
+            header: refusal.header(),
+        }
+    }
+}
+
+async fn route<B>(
+    inner: &Arc<Inner>,
+    request: &http::request::Parts,
+    body: &mut RequestBody<B>,
+) -> Result<Response<Full<Bytes>>, Refusal>
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<dispatch_std::BoxError>,
 {
-    let path = request.uri().path().to_owned();
+    let path = request.uri.path();
     if path == connect::DISPATCH_PATH {
-        if request.method() != Method::POST {
-            return Err(Refusal {
-                status: 405,
-                code: Code::Unimplemented,
-                message: format!(
+        if request.method != Method::POST {
+            return Err(Refusal::with_status(
+                405,
+                Code::Unimplemented,
+                format!(
                     "{} is not allowed; the Dispatch RPC takes POST",
-                    request.method()
+                    request.method
                 ),
-            });
+            ));
         }
-        authenticate(inner, &request)?;
-        return dispatch(inner, request).await;
+        authenticate(inner, &request.headers)?;
+        return dispatch(inner, request, body).await;
     }
     if let Some(id) = path.strip_prefix(WAIT_PATH_PREFIX) {
-        if request.method() != Method::GET {
-            return Err(Refusal {
-                status: 405,
-                code: Code::Unimplemented,
-                message: format!(
+        if request.method != Method::GET {
+            return Err(Refusal::with_status(
+                405,
+                Code::Unimplemented,
+                format!(
                     "{} is not allowed; the wait route takes GET",
-                    request.method()
+                    request.method
                 ),
-            });
+            ));
         }
-        authenticate(inner, &request)?;
-        let wait_ms = wait_ms(request.uri().query())?;
+        authenticate(inner, &request.headers)?;
+        let wait_ms = wait_ms(request.uri.query())?;
         let scheduler = crate::Scheduler {
             inner: Arc::clone(inner),
         };
@@ -178,11 +269,11 @@ fn wait_ms(query: Option<&str>) -> Result<u64, Refusal> {
 /// case (RFC 9110 section 11.1), one or more spaces before the token, the
 /// token compared in constant time. Two Authorization headers are refused
 /// (400), never judged by the first.
-fn authenticate<B>(inner: &Inner, request: &Request<B>) -> Result<(), Refusal> {
+fn authenticate(inner: &Inner, headers: &http::HeaderMap) -> Result<(), Refusal> {
     let Some(expected) = inner.config.api_key.as_deref() else {
         return Ok(());
     };
-    let mut values = request.headers().get_all(header::AUTHORIZATION).iter();
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let presented = values
         .next()
         .ok_or_else(|| {
@@ -250,13 +341,14 @@ where
 
 async fn dispatch<B>(
     inner: &Arc<Inner>,
-    request: Request<B>,
+    request: &http::request::Parts,
+    body: &mut RequestBody<B>,
 ) -> Result<Response<Full<Bytes>>, Refusal>
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<dispatch_std::BoxError>,
 {
-    let headers = request.headers();
+    let headers = &request.headers;
     if let Some(version) = headers.get(connect::PROTOCOL_VERSION_HEADER)
         && version.as_bytes() != connect::PROTOCOL_VERSION.as_bytes()
     {
@@ -265,56 +357,64 @@ where
             "Connect-Protocol-Version must be 1",
         ));
     }
-    if let Some(encoding) = headers.get(header::CONTENT_ENCODING)
-        && !encoding.as_bytes().eq_ignore_ascii_case(b"identity")
-    {
-        return Err(Refusal::new(
-            Code::Unimplemented,
-            "compressed requests are not supported; send identity",
-        ));
-    }
+    let view = dispatch_std::http::HttpRequestView::from_parts(request, None);
+    let encoding = dispatch_core::run::check_content_encoding(&view, true)?;
     let codec = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(Codec::from_content_type)
-        .ok_or_else(|| Refusal {
-            status: 415,
-            code: Code::Unimplemented,
-            message: "the content type must be application/proto or application/json".into(),
+        .ok_or_else(|| {
+            Refusal::with_status(
+                415,
+                Code::Unimplemented,
+                "the content type must be application/proto or application/json",
+            )
         })?;
     let limit = inner.config.body_limit;
-    let too_large = || Refusal {
-        status: 413,
-        code: Code::ResourceExhausted,
-        message: format!("the request body is larger than the limit of {limit} bytes"),
+    let too_large = || {
+        Refusal::with_status(
+            413,
+            Code::ResourceExhausted,
+            format!("the request body is larger than the limit of {limit} bytes"),
+        )
     };
     // A declared length over the limit is refused before a byte is read.
-    let view = dispatch_std::http::HttpRequestView::new(
-        request.method(),
-        request.uri(),
-        request.headers(),
-        None,
-    );
     dispatch_core::run::check_content_length(&view, limit).map_err(|refusal| match refusal {
         dispatch_core::run::Refusal::BodyTooLarge { .. } => too_large(),
-        other => Refusal::new(other.code(), other.to_string()),
+        other => Refusal::from(other),
     })?;
-    let body = read_body(request.into_body(), limit, inner.config.read_timeout)
-        .await
-        .map_err(|failure| match failure {
-            BodyFailure::TooLarge => too_large(),
-            BodyFailure::Stalled(timeout) => Refusal {
-                status: 408,
-                code: Code::DeadlineExceeded,
-                message: format!("the client sent no data for {} ms", timeout.as_millis()),
-            },
-            BodyFailure::Unreadable => {
-                Refusal::new(Code::InvalidArgument, "the request body could not be read")
-            }
-        })?;
+    let unread = body
+        .take()
+        .ok_or_else(|| Refusal::new(Code::Internal, "the request body was already read"))?;
+    let read = read_body(unread, limit, inner.config.read_timeout).await;
+    if read.is_ok() {
+        *body = RequestBody::Read;
+    }
+    let sent = read.map_err(|failure| match failure {
+        BodyFailure::TooLarge => too_large(),
+        BodyFailure::Stalled(timeout) => Refusal::with_status(
+            408,
+            Code::DeadlineExceeded,
+            format!("the client sent no data for {} ms", timeout.as_millis()),
+        ),
+        BodyFailure::Unreadable => {
+            Refusal::new(Code::InvalidArgument, "the request body could not be read")
+        }
+    })?;
+    // The inflated body counts against the same limit as a plain one.
+    let inflated = match encoding {
+        dispatch_core::run::ContentEncoding::Gzip => dispatch_core::gzip::inflate(&sent, limit)
+            .map_err(|error| match error {
+                dispatch_core::gzip::GzipError::TooLarge { .. } => too_large(),
+                other => Refusal::from(dispatch_core::run::Refusal::MalformedGzip {
+                    why: other.message(),
+                }),
+            })?,
+        _ => sent,
+    };
     let decoded = match codec {
-        Codec::Proto => pb::DispatchRequest::decode(body.as_ref()).map_err(|e| e.to_string()),
-        Codec::Json => dispatch_std::json::from_json_slice::<pb::DispatchRequest>(&body)
+        Codec::Proto => pb::DispatchRequest::decode(inflated.as_ref()).map_err(|e| e.to_string()),
+        Codec::Json => dispatch_std::json::from_json_slice::<pb::DispatchRequest>(&inflated)
             .map_err(|e| e.to_string()),
     };
     let dispatch_request = decoded.map_err(|why| {
@@ -335,17 +435,30 @@ where
             other => Refusal::new(Code::Internal, other.to_string()),
         })?;
     let response = pb::DispatchResponse { dispatch_ids: ids };
-    match codec {
-        Codec::Proto => Ok(ok_response(
-            response.encode_to_vec(),
-            connect::CONTENT_TYPE_PROTO,
-        )),
+    let (body, content_type) = match codec {
+        Codec::Proto => (response.encode_to_vec(), connect::CONTENT_TYPE_PROTO),
         Codec::Json => {
             let body = dispatch_std::json::to_json_string(&response)
                 .map_err(|e| Refusal::new(Code::Internal, e.to_string()))?;
-            Ok(ok_response(body.into_bytes(), connect::CONTENT_TYPE_JSON))
+            (body.into_bytes(), connect::CONTENT_TYPE_JSON)
         }
-    }
+    };
+    let mut answer = if dispatch_core::run::accepts_gzip(&view)
+        && body.len() >= dispatch_core::run::COMPRESS_MIN_BYTES
+    {
+        let mut answer = ok_response(dispatch_core::gzip::compress(&body), content_type);
+        answer
+            .headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        answer
+    } else {
+        ok_response(body, content_type)
+    };
+    // Connect servers say which request encodings they take.
+    answer
+        .headers_mut()
+        .insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
+    Ok(answer)
 }
 
 fn ok_response(body: Vec<u8>, content_type: &'static str) -> Response<Full<Bytes>> {

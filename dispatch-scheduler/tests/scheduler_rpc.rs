@@ -301,3 +301,242 @@ async fn a_body_that_stalls_is_408_after_the_read_timeout() {
         408
     );
 }
+
+/// One HTTP/1.1 answer read from a kept-alive connection: the status, the
+/// header lines (lower-case names) and the body (by its Content-Length).
+async fn read_answer(
+    stream: &mut tokio::io::BufReader<tokio::net::TcpStream>,
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+    let mut line = String::new();
+    stream.read_line(&mut line).await.unwrap();
+    let status = line.split(' ').nth(1).unwrap().parse().unwrap();
+    let mut headers = Vec::new();
+    loop {
+        line.clear();
+        stream.read_line(&mut line).await.unwrap();
+        let Some((name, value)) = line.trim_end().split_once(':') else {
+            break;
+        };
+        headers.push((name.to_ascii_lowercase(), value.trim().to_owned()));
+    }
+    let length: usize = headers
+        .iter()
+        .find(|(name, _)| name == "content-length")
+        .map_or(0, |(_, value)| value.parse().unwrap());
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).await.unwrap();
+    (status, headers, body)
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn dispatch_head_with(url: &str, extra: &str, length: usize) -> String {
+    let host = url.trim_start_matches("http://");
+    format!(
+        "POST /dispatch.sdk.v1.DispatchService/Dispatch HTTP/1.1\r\nHost: {host}\r\n\
+         Content-Type: application/proto\r\n{extra}Content-Length: {length}\r\n\r\n"
+    )
+}
+
+#[tokio::test]
+async fn refusals_from_the_head_leave_the_kept_alive_connection_usable() {
+    use tokio::io::AsyncWriteExt;
+    let (endpoint, url) = setup().await;
+    let stream = tokio::net::TcpStream::connect(url.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let mut stream = tokio::io::BufReader::new(stream);
+    let refused_body = vec![0xa5u8; 256 * 1024];
+    let valid = pb::DispatchRequest {
+        calls: vec![endpoint::call(&endpoint, "greet", 0, &"x".to_string())],
+    }
+    .encode_to_vec();
+    let bearer = format!("Authorization: Bearer {KEY}\r\n");
+    // Each refusal is answered from the head, while the client still has
+    // most of its body to write: the server reads and drops that body, so
+    // the client sees the refusal and the next request on the connection.
+    let refusals = [
+        ("", "application/proto", 401, "unauthenticated"),
+        (
+            "Authorization: Basic abc\r\n",
+            "application/proto",
+            401,
+            "unauthenticated",
+        ),
+        (bearer.as_str(), "text/plain", 415, "unimplemented"),
+    ];
+    for round in 0..30 {
+        let (auth, content_type, status, code) = refusals[round % refusals.len()];
+        let host = url.trim_start_matches("http://");
+        let head = format!(
+            "POST /dispatch.sdk.v1.DispatchService/Dispatch HTTP/1.1\r\nHost: {host}\r\n\
+             {auth}Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+            refused_body.len()
+        );
+        stream.get_mut().write_all(head.as_bytes()).await.unwrap();
+        stream.get_mut().write_all(&refused_body).await.unwrap();
+        let (got, headers, body) = read_answer(&mut stream).await;
+        assert_eq!(
+            got,
+            status,
+            "round {round}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        assert_eq!(header(&headers, "connection"), None, "round {round}");
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(json["code"], code);
+
+        let head = dispatch_head_with(&url, &bearer, valid.len());
+        stream.get_mut().write_all(head.as_bytes()).await.unwrap();
+        stream.get_mut().write_all(&valid).await.unwrap();
+        let (got, _, body) = read_answer(&mut stream).await;
+        assert_eq!(
+            got,
+            200,
+            "round {round}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        assert_eq!(
+            pb::DispatchResponse::decode(&body[..])
+                .unwrap()
+                .dispatch_ids
+                .len(),
+            1
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_refusal_whose_body_cannot_be_drained_closes_the_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let scheduler =
+        Scheduler::new(fast_config(1).api_key(Some(KEY.into())).body_limit(1000)).unwrap();
+    let url = serve_scheduler(&scheduler).await;
+    for (extra, length) in [
+        // Over the limit: answered at once, never read.
+        (format!("Authorization: Bearer {KEY}\r\n"), 1_000_000),
+        // Unauthenticated and over the limit: not drained either.
+        (String::new(), 5_000),
+    ] {
+        let stream = tokio::net::TcpStream::connect(url.trim_start_matches("http://"))
+            .await
+            .unwrap();
+        let mut stream = tokio::io::BufReader::new(stream);
+        let head = dispatch_head_with(&url, &extra, length);
+        stream.get_mut().write_all(head.as_bytes()).await.unwrap();
+        let (status, headers, _) = read_answer(&mut stream).await;
+        assert!(status == 413 || status == 401, "{status}");
+        assert_eq!(header(&headers, "connection"), Some("close"));
+        // The server closes its side once the answer is flushed.
+        let mut rest = Vec::new();
+        let closed = tokio::time::timeout(
+            core::time::Duration::from_secs(10),
+            stream.read_to_end(&mut rest),
+        )
+        .await;
+        assert!(matches!(closed, Ok(Ok(0))), "{closed:?}");
+    }
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(data).unwrap();
+    encoder.finish().unwrap()
+}
+
+fn gunzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(data)
+        .read_to_end(&mut out)
+        .unwrap();
+    out
+}
+
+#[tokio::test]
+async fn gzip_requests_are_accepted_and_large_answers_compressed_when_asked() {
+    let (endpoint, url) = setup().await;
+    let calls: Vec<pb::Call> = (0..100)
+        .map(|i| endpoint::call(&endpoint, "greet", 0, &format!("n{i}")))
+        .collect();
+    let body = pb::DispatchRequest { calls }.encode_to_vec();
+    let response = reqwest::Client::new()
+        .post(format!("{url}/dispatch.sdk.v1.DispatchService/Dispatch"))
+        .bearer_auth(KEY)
+        .header("content-type", "application/proto")
+        .header("content-encoding", "gzip")
+        .header("accept-encoding", "gzip")
+        .body(gzip(&body))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.headers()["content-encoding"], "gzip");
+    assert_eq!(response.headers()["accept-encoding"], "gzip");
+    let answer = gunzip(&response.bytes().await.unwrap());
+    let ids = pb::DispatchResponse::decode(&answer[..])
+        .unwrap()
+        .dispatch_ids;
+    assert_eq!(ids.len(), 100);
+    let (_, json) = wait_json(&url, &ids[99], Some(KEY)).await;
+    assert_eq!(json["result"]["output"]["value"], "hello, n99");
+
+    // Without Accept-Encoding the answer is plain.
+    let response = reqwest::Client::new()
+        .post(format!("{url}/dispatch.sdk.v1.DispatchService/Dispatch"))
+        .bearer_auth(KEY)
+        .header("content-type", "application/proto")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.headers().get("content-encoding").is_none());
+    let ids = pb::DispatchResponse::decode(response.bytes().await.unwrap())
+        .unwrap()
+        .dispatch_ids;
+    assert_eq!(ids.len(), 100);
+}
+
+#[tokio::test]
+async fn gzip_that_is_corrupt_or_inflates_past_the_limit_is_refused() {
+    let scheduler =
+        Scheduler::new(fast_config(1).api_key(Some(KEY.into())).body_limit(10_000)).unwrap();
+    let url = serve_scheduler(&scheduler).await;
+    let send = |body: Vec<u8>, encoding: &'static str| {
+        let url = url.clone();
+        async move {
+            let response = reqwest::Client::new()
+                .post(format!("{url}/dispatch.sdk.v1.DispatchService/Dispatch"))
+                .bearer_auth(KEY)
+                .header("content-type", "application/proto")
+                .header("content-encoding", encoding)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let accept = response
+                .headers()
+                .get("accept-encoding")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let json: serde_json::Value =
+                serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+            (status, json["code"].as_str().unwrap().to_owned(), accept)
+        }
+    };
+    // 1 MB of zeros compresses to about 1 KB, under the 10 KB limit as sent.
+    let bomb = gzip(&vec![0u8; 1_000_000]);
+    assert!(bomb.len() < 10_000);
+    assert_eq!(send(bomb, "gzip").await.0, 413);
+    let (status, code, _) = send(b"not gzip".to_vec(), "gzip").await;
+    assert_eq!((status, code.as_str()), (400, "invalid_argument"));
+    let (status, _, accept) = send(b"x".to_vec(), "br").await;
+    assert_eq!((status, accept.as_deref()), (501, Some("gzip, identity")));
+}

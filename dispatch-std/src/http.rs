@@ -193,17 +193,22 @@ pub(crate) fn refusal_response<B: From<Bytes>>(refusal: &Refusal<'_>, close: Clo
     if let Some((name, value)) = refusal.header() {
         headers.insert(name, HeaderValue::from_static(value));
     }
-    if close == Close::Connection {
-        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
-    }
+    close.apply(headers);
     response
 }
 
 /// Whether an answer ends its HTTP/1.1 connection: when the request's body
 /// was not read to its end, the connection cannot carry another request,
 /// and the client is told so (hyper closes it once the answer is flushed).
+///
+/// ```
+/// use dispatch_std::http::Close;
+/// let mut headers = http::HeaderMap::new();
+/// Close::unless_drained(http::Version::HTTP_11, false).apply(&mut headers);
+/// assert_eq!(headers["connection"], "close");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Close {
+pub enum Close {
     /// The connection stays open for the next request.
     KeepAlive,
     /// `Connection: close`.
@@ -213,13 +218,58 @@ pub(crate) enum Close {
 impl Close {
     /// `Connection` for an HTTP/1 request whose body was left unread;
     /// HTTP/2 streams end on their own.
-    pub(crate) fn unless_drained(version: http::Version, drained: bool) -> Close {
+    pub fn unless_drained(version: http::Version, drained: bool) -> Close {
         if drained || version >= http::Version::HTTP_2 {
             Close::KeepAlive
         } else {
             Close::Connection
         }
     }
+
+    /// Adds `Connection: close` to an answer's headers where it ends the
+    /// connection.
+    pub fn apply(self, headers: &mut HeaderMap) {
+        if self == Close::Connection {
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+    }
+}
+
+/// Reads and drops a request body an answer will not use, so that an
+/// HTTP/1.1 client still writing it reads the answer and can send its next
+/// request on the same connection. It reads at most `limit` bytes (none
+/// when `content_length` declares more), for at most `timeout` in all, and
+/// says whether it reached the body's end; if not, the answer closes the
+/// connection ([`Close::unless_drained`]).
+pub async fn discard_body<B>(
+    body: B,
+    content_length: Option<u64>,
+    limit: usize,
+    timeout: core::time::Duration,
+) -> bool
+where
+    B: http_body::Body,
+{
+    use bytes::Buf as _;
+    use http_body_util::BodyExt as _;
+    if content_length.is_some_and(|length| length > limit as u64) {
+        return false;
+    }
+    let drain = async {
+        let mut body = core::pin::pin!(body);
+        let mut read = 0usize;
+        while let Some(frame) = body.frame().await {
+            let Ok(frame) = frame else { return false };
+            if let Some(data) = frame.data_ref() {
+                read = read.saturating_add(data.remaining());
+                if read > limit {
+                    return false;
+                }
+            }
+        }
+        true
+    };
+    tokio::time::timeout(timeout, drain).await.unwrap_or(false)
 }
 
 #[cfg(test)]

@@ -214,28 +214,10 @@ impl VerifyLayer {
         B: Body,
         B::Error: Into<BoxError>,
     {
-        let limit = self.limit();
-        if content_length.is_some_and(|length| length > limit as u64) {
-            return false;
-        }
         let Some(timeout) = self.config.read_timeout else {
             return false; // no bound on the time a client may take
         };
-        let drain = async {
-            let mut body = core::pin::pin!(body);
-            let mut read = 0usize;
-            while let Some(frame) = body.frame().await {
-                let Ok(frame) = frame else { return false };
-                if let Some(data) = frame.data_ref() {
-                    read = read.saturating_add(data.remaining());
-                    if read > limit {
-                        return false;
-                    }
-                }
-            }
-            true
-        };
-        tokio::time::timeout(timeout, drain).await.unwrap_or(false)
+        crate::http::discard_body(body, content_length, self.limit(), timeout).await
     }
 }
 

@@ -74,6 +74,36 @@ pub(crate) struct SchedulerArgs {
     /// Seconds one Run request may take before it counts as a timeout.
     #[arg(long, default_value_t = 60)]
     attempt_timeout: u64,
+    #[command(flatten)]
+    connections: ConnectionArgs,
+}
+
+/// How a server treats the connections it accepts (`dispatch scheduler`
+/// and `dispatch serve` alike); docs/limits.md has the table.
+#[derive(Args, Debug)]
+pub(crate) struct ConnectionArgs {
+    /// The most connections open at once; past it the longest-idle one is
+    /// closed to make room. Never more than half the descriptor limit
+    /// (`ulimit -n`).
+    #[arg(long, default_value_t = dispatch_std::serve::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
+    /// Seconds a connection with no request in flight stays open.
+    #[arg(long, default_value_t = 60)]
+    idle_timeout: u64,
+    /// Seconds a client may go without sending while a request head or
+    /// body is expected (a new connection's first head included).
+    #[arg(long, default_value_t = 30)]
+    read_timeout: u64,
+}
+
+impl ConnectionArgs {
+    fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout.max(1))
+    }
+
+    fn read_timeout(&self) -> Duration {
+        Duration::from_secs(self.read_timeout.max(1))
+    }
 }
 
 /// `dispatch scheduler`: serves until Ctrl-C or SIGTERM.
@@ -112,7 +142,10 @@ pub(crate) async fn scheduler(args: SchedulerArgs) -> Outcome {
         .max_in_flight(args.max_in_flight)
         .max_dispatch_calls(args.max_dispatch_calls)
         .shutdown_grace(Duration::from_secs(args.shutdown_grace))
-        .attempt_timeout(Duration::from_secs(args.attempt_timeout.max(1)));
+        .attempt_timeout(Duration::from_secs(args.attempt_timeout.max(1)))
+        .max_connections(args.connections.max_connections)
+        .idle_timeout(args.connections.idle_timeout())
+        .read_timeout(args.connections.read_timeout());
     let store: Box<dyn Store> = if args.memory {
         Box::new(MemoryStore::default())
     } else {
@@ -355,6 +388,8 @@ pub(crate) struct ServeArgs {
     /// a file holding it (`DISPATCH_VERIFICATION_KEY`).
     #[arg(long)]
     verification_key: Option<String>,
+    #[command(flatten)]
+    connections: ConnectionArgs,
 }
 
 /// `dispatch serve`: the demo functions, until Ctrl-C or SIGTERM.
@@ -408,6 +443,9 @@ pub(crate) async fn serve(args: ServeArgs) -> Outcome {
     );
     Endpoint::from_config(demo::registry(), &config)
         .map_err(|e| Failure::error(e.to_string()))?
+        .max_connections(args.connections.max_connections)
+        .idle_timeout(args.connections.idle_timeout())
+        .read_timeout(Some(args.connections.read_timeout()))
         .serve(listener, shutdown_signal())
         .await
         .map_err(|e| Failure::error(format!("the endpoint stopped: {e}")))?;

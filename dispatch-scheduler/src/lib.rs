@@ -124,6 +124,15 @@ pub struct SchedulerConfig {
     /// before it answers 408. Default 30 s (the endpoint's read timeout,
     /// `dispatch_std::layer::DEFAULT_READ_TIMEOUT`).
     pub read_timeout: Duration,
+    /// The most connections the scheduler's server keeps open; past it the
+    /// longest-idle one is closed to make room. Default 4096, and never
+    /// more than half the process's descriptor limit
+    /// ([`dispatch_std::serve::ServeOptions::max_connections`]).
+    pub max_connections: usize,
+    /// How long a connection with no request in flight stays open.
+    /// Default 60 s. (A new connection has [`read_timeout`](Self::read_timeout)
+    /// to send its first request head.)
+    pub idle_timeout: Duration,
 }
 
 impl fmt::Debug for SchedulerConfig {
@@ -145,6 +154,8 @@ impl fmt::Debug for SchedulerConfig {
             .field("max_in_flight", &self.max_in_flight)
             .field("shutdown_grace", &self.shutdown_grace)
             .field("read_timeout", &self.read_timeout)
+            .field("max_connections", &self.max_connections)
+            .field("idle_timeout", &self.idle_timeout)
             .finish()
     }
 }
@@ -174,7 +185,21 @@ impl SchedulerConfig {
             max_in_flight: 1024,
             shutdown_grace: Duration::from_secs(30),
             read_timeout: dispatch_std::layer::DEFAULT_READ_TIMEOUT,
+            max_connections: dispatch_std::serve::DEFAULT_MAX_CONNECTIONS,
+            idle_timeout: dispatch_std::serve::DEFAULT_IDLE_TIMEOUT,
         }
+    }
+
+    /// Sets [`SchedulerConfig::max_connections`] (at least 1).
+    pub fn max_connections(mut self, connections: usize) -> Self {
+        self.max_connections = connections.max(1);
+        self
+    }
+
+    /// Sets [`SchedulerConfig::idle_timeout`].
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
     }
 
     /// Sets [`SchedulerConfig::max_dispatch_calls`].

@@ -479,7 +479,11 @@ pub(crate) async fn serve(
     if let Ok(address) = listener.local_addr() {
         tracing::info!(target: "dispatch::scheduler", %address, "dispatch scheduler listening");
     }
+    let config = &service.inner.config;
     let mut options = dispatch_std::serve::ServeOptions::new("dispatch scheduler");
+    options.header_read_timeout = Some(config.read_timeout);
+    options.idle_timeout = config.idle_timeout;
+    options.max_connections = config.max_connections;
     // Wait requests can be long: give requests in flight a bounded grace.
     options.shutdown_grace = Some(Duration::from_secs(5));
     dispatch_std::serve::serve_connections(service, listener, shutdown, options).await

@@ -56,7 +56,11 @@ pub struct ServeOptions {
     pub header_read_timeout: Option<Duration>,
     /// How long a connection may stay open with no request in flight.
     pub idle_timeout: Duration,
-    /// The most connections open at once.
+    /// The most connections open at once; past it the longest-idle one is
+    /// closed to make room (or the new one, when every one is busy). Never
+    /// more than half the process's soft descriptor limit (Linux), so that
+    /// idle clients alone cannot use up the descriptors the server needs
+    /// for its own work and for accepting.
     pub max_connections: usize,
     /// How long shutdown waits for requests in flight; `None`: until they end.
     pub shutdown_grace: Option<Duration>,
@@ -240,7 +244,19 @@ where
         started: Instant::now(),
         open: Mutex::new(BTreeMap::new()),
     });
-    let max_connections = options.max_connections.max(1);
+    let max_connections = match soft_descriptor_limit() {
+        Some(limit) if options.max_connections as u64 > limit / 2 => {
+            let capped = usize::try_from(limit / 2).unwrap_or(usize::MAX).max(1);
+            tracing::info!(
+                server = options.name,
+                max_connections = capped,
+                descriptor_limit = limit,
+                "connections capped at half the descriptor limit"
+            );
+            capped
+        }
+        _ => options.max_connections.max(1),
+    };
 
     let mut shutdown = core::pin::pin!(shutdown);
     let mut next_id = 0u64;
@@ -335,6 +351,23 @@ where
     Ok(())
 }
 
+/// The process's soft limit on open descriptors (`ulimit -n`), from
+/// `/proc/self/limits`; `None` where that file does not exist (not Linux)
+/// or says "unlimited".
+fn soft_descriptor_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    parse_open_files_limit(&limits)
+}
+
+/// The soft value of the "Max open files" row of a `/proc/<pid>/limits`
+/// table.
+fn parse_open_files_limit(limits: &str) -> Option<u64> {
+    let row = limits
+        .lines()
+        .find_map(|line| line.strip_prefix("Max open files"))?;
+    row.split_whitespace().next()?.parse().ok()
+}
+
 /// When an idle connection is to be closed: the header-read timeout after
 /// it opened while no request has come, else the idle timeout after its
 /// last activity; `None` while a request is in flight (or no timeout
@@ -363,5 +396,26 @@ async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => core::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_soft_open_files_limit_is_read_from_the_limits_table() {
+        let table = "Limit                     Soft Limit           Hard Limit           Units     \n\
+                     Max cpu time              unlimited            unlimited            seconds   \n\
+                     Max open files            1024                 524288               files     \n";
+        assert_eq!(parse_open_files_limit(table), Some(1024));
+        let unlimited =
+            "Max open files            unlimited            unlimited            files\n";
+        assert_eq!(parse_open_files_limit(unlimited), None);
+        assert_eq!(parse_open_files_limit("nothing here"), None);
+        // This machine's own table parses (it is Linux).
+        if std::path::Path::new("/proc/self/limits").exists() {
+            assert!(soft_descriptor_limit().is_some());
+        }
     }
 }

@@ -146,6 +146,11 @@ struct TestServer {
 
 impl TestServer {
     async fn start() -> TestServer {
+        Self::start_with(None).await
+    }
+
+    /// The server, behind TLS when `tls` is given.
+    async fn start_with(tls: Option<tokio_rustls::TlsAcceptor>) -> TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -177,11 +182,22 @@ impl TestServer {
                         }
                     },
                 );
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), handler)
-                        .await
-                        .ok();
+                    let builder = auto::Builder::new(TokioExecutor::new());
+                    match tls {
+                        None => builder
+                            .serve_connection(TokioIo::new(stream), handler)
+                            .await
+                            .ok(),
+                        Some(tls) => match tls.accept(stream).await {
+                            Ok(stream) => builder
+                                .serve_connection(TokioIo::new(stream), handler)
+                                .await
+                                .ok(),
+                            Err(_) => None,
+                        },
+                    };
                 });
             }
         });
@@ -375,17 +391,121 @@ async fn the_server_s_retry_info_sets_the_wait() {
 }
 
 #[tokio::test]
-async fn the_built_in_transport_refuses_https() {
+async fn the_built_in_transport_takes_only_http_and_https() {
     let error = GrpcClient::from_builder_with_env(
-        Client::builder()
-            .api_key(KEY)
-            .api_url("https://api.dispatch.run"),
+        Client::builder().api_key(KEY).api_url("ftp://api.example"),
         |_| None,
     )
     .unwrap_err();
     assert!(
-        matches!(error, ConfigError::InvalidApiUrl { .. }),
+        matches!(error, ConfigError::UnsupportedScheme { .. }),
         "{error:?}"
+    );
+}
+
+/// The test certificates (tests/fixtures/tls/make.sh): a CA and a leaf for
+/// 127.0.0.1 and localhost.
+fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/tls")
+        .join(name)
+}
+
+fn tls_acceptor() -> tokio_rustls::TlsAcceptor {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_file_iter(fixture("server.pem"))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(fixture("server.key")).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
+}
+
+/// A client configuration trusting only the test CA.
+fn trusting_the_test_ca() -> rustls::ClientConfig {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_file(fixture("ca.pem")).unwrap())
+        .unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth()
+}
+
+fn https_config(server: &TestServer, key: &str) -> dispatch_std::client::ClientConfig {
+    Client::builder()
+        .api_key(key)
+        .api_url(format!("https://{}", server.addr))
+        .timeout(Duration::from_secs(7))
+        .build_with_env(|_| None)
+        .unwrap()
+        .config()
+        .clone()
+}
+
+#[tokio::test]
+async fn an_https_api_url_is_reached_over_tls() {
+    let server = TestServer::start_with(Some(tls_acceptor())).await;
+    let client = GrpcClient::with_tls(https_config(&server, KEY), trusting_the_test_ca()).unwrap();
+    let ids = client.dispatch_batch([call("b"), call("a")]).await.unwrap();
+    assert_eq!(ids, ["id-b", "id-a"]);
+    let seen = server.seen();
+    assert_eq!(
+        seen.last().unwrap().authorization.as_deref(),
+        Some(&*format!("Bearer {KEY}"))
+    );
+    // The wrong key is refused over TLS as over h2c.
+    let refused = GrpcClient::with_tls(
+        https_config(&server, "wrong-key-0123456789"),
+        trusting_the_test_ca(),
+    )
+    .unwrap()
+    .dispatch(call("x"))
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(refused, ClientError::Unauthenticated { .. }),
+        "{refused:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_certificate_the_client_does_not_trust_fails_closed() {
+    let server = TestServer::start_with(Some(tls_acceptor())).await;
+    // The platform's roots do not include the test CA.
+    let error = GrpcClient::from_config(https_config(&server, KEY))
+        .unwrap()
+        .dispatch(call("x"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            ClientError::Grpc {
+                code: Code::Unavailable,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(
+        server.seen().is_empty(),
+        "a request reached the server: {:?}",
+        server.seen()
     );
 }
 

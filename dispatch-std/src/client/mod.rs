@@ -234,14 +234,20 @@ fn default_http_client() -> Result<reqwest::Client, ConfigError> {
 /// process installed another, HTTP/1.1 and HTTP/2, no redirects, and a
 /// `User-Agent` of `product/version`.
 pub fn http_client(product: &str) -> Result<reqwest::Client, reqwest::Error> {
-    if rustls::crypto::CryptoProvider::get_default().is_none() {
-        // Losing a race with another installer is fine: a provider is then installed.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    }
+    ensure_crypto_provider();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(format!("{product}/{}", env!("CARGO_PKG_VERSION")))
         .build()
+}
+
+/// Installs rustls's ring provider as the process default, unless one is
+/// installed already.
+pub(crate) fn ensure_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Losing a race with another installer is fine: a provider is then installed.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
 }
 
 /// A client of the Dispatch API. Cheap to clone; clones share connections.

@@ -21,9 +21,13 @@ use crate::client::{
     ClientBuilder, ClientConfig, ClientError, ConfigError, DispatchId, checked_request,
 };
 
-/// The built-in transport of [`GrpcClient`]: hyper's pooled client speaking
-/// cleartext HTTP/2 (h2c) only, for `http://` API URLs.
-pub type H2cChannel = hyper_util::client::legacy::Client<HttpConnector, tonic::body::Body>;
+/// The built-in transport of [`GrpcClient`]: hyper's pooled HTTP/2 client,
+/// cleartext (h2c) for `http://` API URLs and TLS (rustls, ALPN `h2`) for
+/// `https://` ones.
+pub type GrpcChannel = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<HttpConnector>,
+    tonic::body::Body,
+>;
 
 /// A client of the Dispatch API over gRPC: `DispatchService/Dispatch` with
 /// `authorization: Bearer <key>` metadata and the timeout as `grpc-timeout`
@@ -45,7 +49,7 @@ pub type H2cChannel = hyper_util::client::legacy::Client<HttpConnector, tonic::b
 /// assert_eq!(client.config().api_url.as_str(), "http://127.0.0.1:4450/");
 /// ```
 #[derive(Clone)]
-pub struct GrpcClient<T = H2cChannel> {
+pub struct GrpcClient<T = GrpcChannel> {
     grpc: tonic::client::Grpc<T>,
     config: ClientConfig,
     authorization: AsciiMetadataValue,
@@ -80,21 +84,57 @@ impl GrpcClient {
         Self::from_config(builder.config_with_env(lookup)?)
     }
 
-    /// A client over the built-in h2c transport. The API URL must be
-    /// `http://`: for `https://`, bring a TLS-capable service to
-    /// [`GrpcClient::with_service`].
+    /// A client over the built-in transport: h2c for an `http://` API URL,
+    /// TLS for an `https://` one, trusting the platform's roots (as the
+    /// Connect client does). For a private CA, see [`GrpcClient::with_tls`].
     pub fn from_config(config: ClientConfig) -> Result<Self, ConfigError> {
-        if config.api_url.scheme() != "http" {
-            return Err(ConfigError::InvalidApiUrl {
-                url: config.api_url.to_string(),
-                reason: "the built-in gRPC transport is cleartext HTTP/2 only; use \
-                         GrpcClient::with_service for TLS"
-                    .to_owned(),
-            });
-        }
+        use rustls_platform_verifier::BuilderVerifierExt as _;
+        crate::client::ensure_crypto_provider();
+        let tls = rustls::ClientConfig::builder()
+            .with_platform_verifier()
+            .map_err(|e| ConfigError::HttpClient(format!("the platform's TLS roots: {e}")))?
+            .with_no_client_auth();
+        Self::with_tls(config, tls)
+    }
+
+    /// A client over the built-in transport whose TLS connections use
+    /// `tls` (its roots, its client certificate if any). Its ALPN list is
+    /// replaced by `h2`, which gRPC needs.
+    ///
+    /// ```
+    /// use dispatch_std::client::Client;
+    /// use dispatch_std::grpc::GrpcClient;
+    ///
+    /// # dispatch_std::client::http_client("doc").unwrap(); // installs a provider
+    /// let mut roots = rustls::RootCertStore::empty();
+    /// // roots.add(my_private_ca)?;
+    /// let tls = rustls::ClientConfig::builder()
+    ///     .with_root_certificates(roots)
+    ///     .with_no_client_auth();
+    /// let config = Client::builder()
+    ///     .api_key("my-key-0123456789")
+    ///     .api_url("https://dispatch.internal.example")
+    ///     .build_with_env(|_| None)
+    ///     .unwrap()
+    ///     .config()
+    ///     .clone();
+    /// let client = GrpcClient::with_tls(config, tls).unwrap();
+    /// assert_eq!(client.config().api_url.scheme(), "https");
+    /// ```
+    pub fn with_tls(
+        config: ClientConfig,
+        mut tls: rustls::ClientConfig,
+    ) -> Result<Self, ConfigError> {
+        // The builder insists on setting ALPN itself.
+        tls.alpn_protocols.clear();
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http2()
+            .build();
         let channel = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
             .http2_only(true)
-            .build_http();
+            .build(connector);
         Self::with_service(config, channel)
     }
 }

@@ -4,8 +4,9 @@
 //! endpoint, over Connect or gRPC. The endpoint serves gRPC without this
 //! feature ([`Endpoint::serve`] answers `application/grpc` requests on HTTP/2
 //! from the core's Run handler); this module is the client side, on tonic's
-//! codec and unary cores over cleartext HTTP/2 (h2c). TLS is the deployer's
-//! choice: give the client a TLS-capable service ([`GrpcClient::with_service`]).
+//! codec and unary cores over HTTP/2: cleartext (h2c) for `http://` API URLs,
+//! TLS (rustls) for `https://` ones ([`GrpcClient::with_tls`] for a private
+//! CA, [`GrpcClient::with_service`] for any other transport).
 //!
 //! [`GrpcClient`] calls `DispatchService/Dispatch` with the same
 //! configuration, validation, ids-in-order semantics, retry policy and
@@ -18,7 +19,7 @@ mod client;
 
 use dispatch_core::connect::Code;
 
-pub use client::{GrpcClient, H2cChannel};
+pub use client::{GrpcChannel, GrpcClient};
 
 /// The core code for a tonic status (`unknown` for a number gRPC does not
 /// define; OK is never an error here).

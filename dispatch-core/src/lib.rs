@@ -79,6 +79,7 @@
 //! | [`digest::check`] | fn | Checks a whole `body` against a `Content-Digest` header value |
 //! | [`digest::write_header_value`] | fn | Renders `<alg>=:<base64>:` for `digest` into `out` (which needs `MAX_HEADER_VALUE_LEN` bytes for sha-512), returning the text |
 //! | [`gzip::GzipError`] | enum | Why a body is not one well-formed gzip member within the limit |
+//! | [`gzip::compress`] | fn | `data` as one gzip member: a 10-byte header (no name, no time, "unknown" OS), the deflate stream at level 6, and the CRC-32 and length |
 //! | [`gzip::inflate`] | fn | Inflates `body`, one gzip member, into at most `limit` bytes |
 //! | [`journal::CallAnswer`] | struct | The result of a finished call, borrowed from the journal |
 //! | [`journal::Choice`] | enum | What a choice among operations chose |
@@ -112,6 +113,7 @@
 //! | [`key::write_public_key_pem`] | fn | Writes `key` as a PEM SubjectPublicKeyInfo block (`PUBLIC_KEY_PEM_LEN` bytes, LF line ends, final LF included) |
 //! | [`proto`] | crate | The generated protocol messages (`dispatch-proto`), re-exported |
 //! | [`run::BodyCheck`] | struct | Counts a request body against its limit as it streams in and, when the request's signature headers were verified, hashes it for the `Content-Digest` check |
+//! | [`run::COMPRESS_MIN_BYTES`] | const | The smallest response body `RunRpc::compress_response` compresses: below it, gzip's 18 bytes of framing and the CPU cost outweigh what is saved |
 //! | [`run::ContentEncoding`] | enum | The `Content-Encoding` of an accepted request body |
 //! | [`run::DEFAULT_BODY_LIMIT`] | const | The default body limit: 16 MB, as dispatch-py |
 //! | [`run::GRPC_CONTENT_TYPE`] | const | The content type of gRPC responses |
@@ -125,6 +127,8 @@
 //! | [`run::ResponseHead`] | struct | The head of a Run response the core wrote |
 //! | [`run::RunHead`] | struct | What the head of an accepted Run request tells the rest of the exchange |
 //! | [`run::RunRpc`] | struct | The Run RPC's settings: the body limit, and the JSON codec a host lends (without one, only `application/proto` is offered) |
+//! | [`run::accepts_gzip`] | fn | Whether the request's `Accept-Encoding` (every field line) accepts gzip: `gzip`, `x-gzip` or `*` with a quality other than zero (RFC 9110 section 12.5.3) |
+//! | [`run::check_content_encoding`] | fn | The request's `Content-Encoding` (every field line): none or `identity`, or `gzip` (`x-gzip`) where `gzip` is true; anything else, or gzip applied twice, is `Refusal::UnsupportedEncoding` (HTTP 501, with the `Accept-Encoding` the server takes) |
 //! | [`run::check_content_length`] | fn | Checks `Content-Length` (when present: one decimal number, at most `limit`) and returns it; the part of step 1 a generic verifying layer shares with the Run RPC |
 //! | [`run::check_function`] | fn | Step 4: the host's answer to "is this function registered", as the refusal when it is not (`Refusal::UnknownFunction`, 404) |
 //! | [`run::check_request`] | fn | Step 3's checks of a decoded request: it names a function (`Refusal::MissingFunction`) and carries an input or a poll result (`Refusal::MissingDirective`) |

@@ -53,6 +53,7 @@ fn registry() -> Registry {
         let square = n
             .checked_mul(n)
             .ok_or_else(|| FunctionError::invalid_argument(format!("{n} squared overflows")))?;
+        tracing::info!(n, "square: computing");
         tokio::time::sleep(SQUARE_DELAY).await;
         Ok(Outcome::value(&square))
     });

@@ -211,9 +211,19 @@ struct RunState {
     blocked: bool,
     /// How many results the blocked operations wait for.
     wanted: usize,
+    /// How many operations the function has made in this run.
+    made: usize,
 }
 
 impl RunState {
+    /// Counts an operation the engine took.
+    fn made<T>(&mut self, taken: Option<T>) -> Option<T> {
+        if taken.is_some() {
+            self.made = self.made.saturating_add(1);
+        }
+        taken
+    }
+
     fn block(&mut self, results: usize) {
         self.blocked = true;
         self.wanted = self.wanted.saturating_add(results);
@@ -302,10 +312,12 @@ impl DurableContext {
             .as_deref()
             .or(self.endpoint_url.as_deref())
             .unwrap_or_default();
-        let seq = lock(&self.state)
+        let mut state = lock(&self.state);
+        let call = state
             .replay
-            .call(endpoint, &callee.function, any::pack(input))
-            .ok();
+            .call(endpoint, &callee.function, any::pack(input));
+        let seq = state.made(call.ok());
+        drop(state);
         DurableCall {
             state: Arc::clone(&self.state),
             operand: Operand {
@@ -387,7 +399,8 @@ impl DurableContext {
         let operands: Vec<Operand> = calls.into_iter().map(|call| call.operand).collect();
         let seqs: Option<Vec<Seq>> = operands.iter().map(|operand| operand.seq).collect();
         let mut state = lock(&self.state);
-        let seq = seqs.and_then(|seqs| state.replay.select(&seqs, rule).ok());
+        let select = seqs.and_then(|seqs| state.replay.select(&seqs, rule).ok());
+        let seq = state.made(select);
         drop(state);
         Select {
             state: Arc::clone(&self.state),
@@ -412,7 +425,10 @@ impl DurableContext {
     /// });
     /// ```
     pub fn sleep(&self, duration: Duration) -> Sleep {
-        let seq = lock(&self.state).replay.sleep(duration).ok();
+        let mut state = lock(&self.state);
+        let sleep = state.replay.sleep(duration).ok();
+        let seq = state.made(sleep);
+        drop(state);
         Sleep {
             state: Arc::clone(&self.state),
             seq,
@@ -433,8 +449,8 @@ impl DurableContext {
     /// ```
     pub fn now(&self) -> SystemTime {
         let mut state = lock(&self.state);
-        let read = state.replay.now();
-        let time = read.unwrap_or_else(|_| state.replay.run_time());
+        let read = state.replay.now().ok();
+        let time = state.made(read).unwrap_or_else(|| state.replay.run_time());
         system_time(&time)
     }
 
@@ -459,6 +475,27 @@ impl DurableContext {
             .or(self.endpoint_url.as_deref())
             .unwrap_or_default();
         Outcome::tail_call(super::call(endpoint, &callee.function, 0, input))
+    }
+
+    /// Whether the function is replaying: every operation it made so far in
+    /// this run was answered from the journal, and more are recorded there.
+    /// For logging once what the function does, not on every resume; never
+    /// for deciding what it does.
+    ///
+    /// ```
+    /// # use dispatch_std::endpoint::{Outcome, Registry};
+    /// # let mut registry = Registry::new();
+    /// registry.durable("report", |ctx, n: i64| async move {
+    ///     let square: i64 = ctx.call("square", &n).await?;
+    ///     if !ctx.is_replaying() {
+    ///         println!("square({n}) = {square}");
+    ///     }
+    ///     Ok(Outcome::value(&square))
+    /// });
+    /// ```
+    pub fn is_replaying(&self) -> bool {
+        let state = lock(&self.state);
+        state.made < state.replay.recorded()
     }
 
     /// The id of this dispatch (the same on every resume).
@@ -688,6 +725,7 @@ where
         replay,
         blocked: false,
         wanted: 0,
+        made: 0,
     }));
     let context = DurableContext {
         state: Arc::clone(&state),

@@ -11,9 +11,10 @@
 //!   signatures with the matching public key;
 //!
 //! then submits `pipeline(4)` through the Dispatch API (this crate's client)
-//! and waits for its outcome. `pipeline` is a durable function: it suspends on
-//! four `double` calls, resumes with their results, then suspends on `flaky`
-//! (which fails twice and is retried with backoff) and `greet`, and returns
+//! and waits for its outcome. `pipeline` is a durable function written as
+//! plain async code (`Registry::durable`): it calls four `double`s at once
+//! and is suspended until their results are in, then calls `flaky` (which
+//! fails twice and is retried with backoff) and `greet` at once, and returns
 //! both answers. Every scheduler attempt and every step of the function is
 //! printed as it happens. It exits 0 when the call ends `STATUS_OK`.
 //!

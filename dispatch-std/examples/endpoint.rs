@@ -11,20 +11,27 @@
 //! `DISPATCH_VERIFICATION_KEY` like any endpoint, and registers:
 //!
 //! * `echo`: returns its input unchanged, whatever the `Any` holds;
-//! * `echo_twice`: takes a string, suspends with a poll that calls `echo` on
-//!   this same endpoint, and on resume returns the echoed string doubled.
+//! * `echo_twice`: a durable function: takes a string, calls `echo` on this
+//!   same endpoint with it (the run suspends until the answer is in), and
+//!   returns the echoed string doubled;
+//! * `square(n)`: takes an `Int64Value`, answers `n * n` after 500 ms (so
+//!   that a durable run spans seconds);
+//! * `sum_of_squares(n)`: a durable function: calls `square(i)` for every i
+//!   in 1..=n at once (one poll), then returns their sum.
 //!
-//! Ctrl-C stops it gracefully: requests in flight finish first.
+//! Ctrl-C stops it gracefully: requests in flight finish first. Nothing a
+//! durable function does stays in this process between its runs: kill it and
+//! start it again, and its runs carry on.
+
+use core::time::Duration;
 
 use dispatch_std::config::EndpointConfig;
-use dispatch_std::endpoint::{
-    Directive, Endpoint, FunctionError, Outcome, Poll, Registry, Run, call,
-};
+use dispatch_std::endpoint::{Directive, Endpoint, FunctionError, Outcome, Registry, Run};
 use prost_types::Any;
 use tracing_subscriber::EnvFilter;
 
-/// The correlation id of `echo_twice`'s one call.
-const ECHO_CALL: u64 = 1;
+/// How long `square` takes to answer.
+const SQUARE_DELAY: Duration = Duration::from_millis(500);
 
 fn registry() -> Registry {
     let mut registry = Registry::new();
@@ -34,43 +41,31 @@ fn registry() -> Registry {
             Directive::Resume(_) => Err(FunctionError::invalid_argument("echo never polls")),
         }
     });
-    registry.register("echo_twice", |run: Run<String>| async move {
-        match run.directive {
-            Directive::Input(text) => {
-                let endpoint = run
-                    .endpoint_url
-                    .ok_or_else(|| FunctionError::permanent("no DISPATCH_ENDPOINT_URL"))?;
-                // The state is the input itself: all the function needs later.
-                Ok(Outcome::poll(
-                    Poll::new(&text).call(call(&endpoint, "echo", ECHO_CALL, &text)),
-                ))
-            }
-            Directive::Resume(resume) => {
-                if let Some(error) = resume.error() {
-                    return Err(FunctionError::temporary(format!(
-                        "the echo call was not dispatched: {}",
-                        error.message
-                    )));
-                }
-                let original: String = resume.state()?;
-                let Some(result) = resume.result(ECHO_CALL) else {
-                    return Err(FunctionError::temporary("the echo result is not in yet"));
-                };
-                if let Some(error) = &result.error {
-                    return Err(FunctionError::permanent(format!(
-                        "echo failed: {}",
-                        error.message
-                    )));
-                }
-                let echoed = result
-                    .output
-                    .as_ref()
-                    .and_then(|output| dispatch_core::any::unpack::<String>(output).ok())
-                    .unwrap_or_default();
-                tracing::info!(%original, %echoed, "echo_twice resumed");
-                Ok(Outcome::value(&format!("{echoed}{echoed}")))
-            }
-        }
+    registry.durable("echo_twice", |ctx, text: String| async move {
+        let echoed: String = ctx.call("echo", &text).await?;
+        tracing::info!(original = %text, %echoed, "echo_twice: echoed");
+        Ok(Outcome::value(&format!("{echoed}{echoed}")))
+    });
+    registry.register("square", |run: Run<i64>| async move {
+        let Directive::Input(n) = run.directive else {
+            return Err(FunctionError::invalid_argument("square never polls"));
+        };
+        let square = n
+            .checked_mul(n)
+            .ok_or_else(|| FunctionError::invalid_argument(format!("{n} squared overflows")))?;
+        tracing::info!(n, "square: computing");
+        tokio::time::sleep(SQUARE_DELAY).await;
+        Ok(Outcome::value(&square))
+    });
+    registry.durable("sum_of_squares", |ctx, n: i64| async move {
+        let squares = (1..=n).map(|i| ctx.call::<i64>("square", &i));
+        let squares = ctx.gather(squares).await?;
+        let sum = squares
+            .into_iter()
+            .try_fold(0i64, i64::checked_add)
+            .ok_or_else(|| FunctionError::invalid_argument("the sum overflows"))?;
+        tracing::info!(n, sum, "sum_of_squares: done");
+        Ok(Outcome::value(&sum))
     });
     registry
 }

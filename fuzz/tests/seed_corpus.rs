@@ -158,7 +158,89 @@ fn all_seeds() -> Vec<(&'static str, String, Vec<u8>)> {
             }
         }
     }
+    for (id, bytes) in journal_seeds() {
+        seeds.push(("journal_decode", id, bytes));
+    }
     seeds
+}
+
+/// Journals as the engine writes them, from scripted runs: calls pending and
+/// answered (one failed), a sleep, a clock reading and a choice.
+fn journal_seeds() -> Vec<(String, Vec<u8>)> {
+    use dispatch_core::any::pack;
+    use dispatch_core::journal::{Replay, SelectRule};
+    use dispatch_proto::sdk::v1::{CallResult, Error, poll, run_response};
+    use prost_types::Timestamp;
+
+    let now = Timestamp {
+        seconds: 1_700_000_000,
+        nanos: 0,
+    };
+    let journal_of = |replay: Replay| -> Vec<u8> {
+        match replay.suspend(1).directive {
+            Some(run_response::Directive::Poll(pb)) => match pb.state {
+                Some(poll::State::TypedCoroutineState(state)) => state.value,
+                other => panic!("no journal: {other:?}"),
+            },
+            other => panic!("not a poll: {other:?}"),
+        }
+    };
+    let mut seeds = Vec::new();
+
+    let mut replay = Replay::first_run(pack(&3i64), now);
+    for i in 1..=3i64 {
+        replay.call("http://app", "square", pack(&i)).unwrap();
+    }
+    let first = journal_of(replay);
+    seeds.push(("three_calls_pending".to_string(), first.clone()));
+
+    let state = prost_types::Any {
+        type_url: dispatch_core::any::type_url(dispatch_core::journal::JOURNAL_FULL_NAME),
+        value: first,
+    };
+    let results = vec![
+        CallResult {
+            correlation_id: 1,
+            output: Some(pack(&1i64)),
+            ..CallResult::default()
+        },
+        CallResult {
+            correlation_id: 3,
+            error: Some(Error {
+                r#type: "ValueError".into(),
+                message: "no".into(),
+                ..Error::default()
+            }),
+            ..CallResult::default()
+        },
+    ];
+    let mut replay = Replay::resume(&state, results, None, now).unwrap();
+    let calls: Vec<_> = (1..=3i64)
+        .map(|i| replay.call("http://app", "square", pack(&i)).unwrap())
+        .collect();
+    replay.select(&calls, SelectRule::FirstSuccess).unwrap();
+    replay.choice(calls[0]);
+    replay.now().unwrap();
+    replay.sleep(core::time::Duration::from_secs(60)).unwrap();
+    replay.call("", "greet", pack(&"Ada".to_string())).unwrap();
+    seeds.push(("answered_failed_select_now_sleep".to_string(), journal_of(replay)));
+
+    let mut replay = Replay::first_run(pack(&()), now);
+    replay.sleep(core::time::Duration::from_millis(1500)).unwrap();
+    seeds.push(("one_sleep".to_string(), journal_of(replay)));
+    seeds
+}
+
+#[test]
+fn journal_seeds_decode() {
+    let dir = root().join("corpus/journal_decode");
+    let mut count = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        dispatch_core::journal::decode_journal(&bytes).unwrap();
+        count += 1;
+    }
+    assert_eq!(count, journal_seeds().len());
 }
 
 #[test]

@@ -140,6 +140,11 @@ impl Resume {
     pub fn error(&self) -> Option<&pb::Error> {
         self.error.as_ref()
     }
+
+    /// The state, the results and the poll-level error, taken apart.
+    pub(crate) fn into_parts(self) -> (Any, Vec<pb::CallResult>, Option<pb::Error>) {
+        (self.state, self.results, self.error)
+    }
 }
 
 /// How a run ends when it does not fail: the `RunResponse` it becomes.

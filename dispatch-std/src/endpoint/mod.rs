@@ -36,11 +36,13 @@
 //! ```
 
 mod body;
+pub mod durable;
 mod function;
 mod registry;
 mod service;
 
 pub use body::ResponseBody;
+pub use durable::{AnyOf, CallError, Callee, DurableCall, DurableContext, Gather, Race, Sleep};
 pub use function::{
     DEFAULT_MAX_WAIT, Directive, FunctionError, Outcome, Poll, Resume, Run, call, classify_error,
 };

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use prost_types::Any;
 
+use super::durable::{DurableContext, run_durable};
 use super::function::{FunctionError, Outcome, Run};
 use dispatch_core::any::{self, AnyMessage};
 use dispatch_core::validate::is_valid_function_name;
@@ -77,6 +78,42 @@ impl Registry {
                 }
                 handler(run).await
             }
+        })
+    }
+
+    /// Registers a durable function: ordinary async code that calls other
+    /// functions, sleeps and reads the clock through its
+    /// [`DurableContext`], each operation recorded in a journal carried in
+    /// the run's polls, so that the function suspends while it waits and
+    /// resumes on any replica (see [`durable`](super::durable)). Its input is
+    /// a message `I` as for [`Registry::register`]; it returns an
+    /// [`Outcome`] (a value, none, or a tail call) or a [`FunctionError`].
+    ///
+    /// ```
+    /// use dispatch_std::endpoint::{Outcome, Registry};
+    ///
+    /// let mut registry = Registry::new();
+    /// registry.durable("sum_of_squares", |ctx, n: i64| async move {
+    ///     let squares = (1..=n).map(|i| ctx.call::<i64>("square", &i));
+    ///     let sum: i64 = ctx.gather(squares).await?.into_iter().sum();
+    ///     Ok(Outcome::value(&sum))
+    /// });
+    /// assert!(registry.contains("sum_of_squares"));
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// When `name` is not a valid function name or is already registered.
+    pub fn durable<I, F, Fut>(&mut self, name: impl Into<String>, function: F) -> &mut Self
+    where
+        I: AnyMessage + Send + 'static,
+        F: Fn(DurableContext, I) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = FunctionResult> + Send + 'static,
+    {
+        let function = Arc::new(function);
+        self.register_any(name, move |run: Run<Any>| {
+            let function = Arc::clone(&function);
+            async move { run_durable(run, &*function).await }
         })
     }
 

@@ -16,8 +16,11 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 pub(crate) struct Failure {
     pub(crate) status: Status,
     pub(crate) message: String,
-    /// How long the endpoint asked to be left alone (`Retry-After`).
+    /// How long the endpoint asked to be left alone (`Retry-After`, or a
+    /// `RetryInfo` detail of the Connect error).
     pub(crate) retry_after: Option<Duration>,
+    /// The HTTP status of a refusal.
+    pub(crate) http_status: Option<u16>,
 }
 
 impl Failure {
@@ -26,6 +29,7 @@ impl Failure {
             status,
             message: message.into(),
             retry_after: None,
+            http_status: None,
         }
     }
 }
@@ -131,7 +135,8 @@ pub(crate) async fn attempt(
         .await
         .map_err(|why| why.in_context(url))?;
 
-    let mut details = [0u8; 0];
+    // Room for a RetryInfo detail (4 to 14 bytes).
+    let mut details = [0u8; 64];
     if let Err(error) =
         connect::classify_response::<256>(Codec::Proto, status, &content_type, &body, &mut details)
     {
@@ -140,13 +145,21 @@ pub(crate) async fn attempt(
         } else {
             format!("HTTP {status} ({}): {}", error.code.name(), error.message)
         };
+        let http_status = status;
         let status = if status == 200 {
             Status::InvalidResponse
         } else {
             Status::from_connect_code(error.code)
         };
+        // RetryInfo in the body is the more precise of the two.
+        let retry_info = error
+            .details
+            .iter()
+            .find(|detail| detail.type_name.as_str() == dispatch_std::client::RETRY_INFO)
+            .and_then(|detail| dispatch_std::client::retry_info_delay(detail.value));
         return Err(Failure {
-            retry_after,
+            retry_after: retry_info.or(retry_after),
+            http_status: Some(http_status),
             ..Failure::new(status, format!("{url}: {message}"))
         });
     }

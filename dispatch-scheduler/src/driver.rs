@@ -187,26 +187,9 @@ fn spawn_attempt(inner: &Arc<Inner>, sender: &mpsc::UnboundedSender<Input>, send
     let sender = sender.clone();
     tokio::spawn(async move {
         let url = attempt::run_url(&send.endpoint);
-        // Backpressure: a permit for the endpoint, then one of the global
-        // pool; the request waits here, not in a socket.
-        let origin = match &url {
-            Ok(url) => url.origin().ascii_serialization(),
-            Err(_) => String::new(),
-        };
-        let endpoint_permits = {
-            let mut map = inner
-                .per_endpoint
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            let limit = inner.config.max_in_flight_per_endpoint.max(1);
-            Arc::clone(
-                map.entry(origin)
-                    .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(limit))),
-            )
-        };
-        let Ok(_endpoint_permit) = endpoint_permits.acquire().await else {
-            return;
-        };
+        // The machine sends no more than the limits allow, so this permit
+        // waits at most for a task that answered to end; a shutdown counts
+        // on it.
         let Ok(_permit) = inner.in_flight.acquire().await else {
             return;
         };
@@ -232,6 +215,7 @@ fn spawn_attempt(inner: &Arc<Inner>, sender: &mpsc::UnboundedSender<Input>, send
             status: failure.status,
             message: failure.message,
             retry_after: failure.retry_after,
+            http_status: failure.http_status,
         });
         let _ = sender.send(Input::Answer {
             run: send.run,

@@ -113,7 +113,8 @@ pub struct SchedulerConfig {
     /// The most calls one Dispatch request may carry. Default 1000.
     pub max_dispatch_calls: usize,
     /// The most Run requests in flight to one endpoint (scheme, host and
-    /// port). Default 64.
+    /// port). Default 64. An endpoint that throttles gets fewer for a while
+    /// (see [`machine`]'s backpressure).
     pub max_in_flight_per_endpoint: usize,
     /// The most Run requests in flight in all. Default 1024.
     pub max_in_flight: usize,
@@ -245,6 +246,9 @@ impl SchedulerConfig {
             default_max_wait: self.default_max_wait,
             attempt_timeout: self.attempt_timeout,
             backoff: self.retry,
+            max_in_flight_per_endpoint: self.max_in_flight_per_endpoint,
+            max_in_flight: self.max_in_flight,
+            max_pause: machine::MachineConfig::default().max_pause,
         }
     }
 
@@ -361,10 +365,10 @@ const MAX_PERMITS: usize = 1 << 20;
 
 /// What every run and the server share.
 struct Inner {
-    /// Permits for Run requests in flight, in all.
+    /// Permits for Run requests in flight, in all. The machine never sends
+    /// more than that many (its backpressure decides what goes out); the
+    /// permits let a shutdown wait for those in flight.
     in_flight: Arc<tokio::sync::Semaphore>,
-    /// Permits per endpoint origin.
-    per_endpoint: Mutex<std::collections::HashMap<String, Arc<tokio::sync::Semaphore>>>,
     /// Set on shutdown: no new Run request is sent.
     draining: core::sync::atomic::AtomicBool,
     config: SchedulerConfig,
@@ -399,7 +403,6 @@ impl Scheduler {
         Ok(Scheduler {
             inner: Arc::new(Inner {
                 in_flight,
-                per_endpoint: Mutex::new(std::collections::HashMap::new()),
                 draining: core::sync::atomic::AtomicBool::new(false),
                 config,
                 http,

@@ -19,6 +19,18 @@
 //! effect). A child's result reaches its parent inside the machine, in the
 //! same batch of changes as the child's outcome.
 //!
+//! Backpressure is decided here too: a Run request goes out only when its
+//! endpoint's window and the global limit leave room
+//! ([`MachineConfig::max_in_flight_per_endpoint`],
+//! [`MachineConfig::max_in_flight`]); until then it waits in the machine,
+//! in order, not in a socket. An endpoint that throttles (a Run response
+//! with `STATUS_THROTTLED`, or a refusal with that status, HTTP 429 or 503)
+//! has its window halved, down to 1, and, when it asked for a delay
+//! (`Retry-After`, `RetryInfo`; at most [`MachineConfig::max_pause`]), its
+//! sends paused until then; each window's worth of unthrottled answers
+//! grows the window by one, back to the configured limit. An endpoint with
+//! nothing in flight, waiting or paused is forgotten.
+//!
 //! Every run's state is a [`RunState`], a protobuf message of this crate's
 //! own: a store keeps it as bytes, and [`Machine::restore`] takes it back
 //! after a restart. A run that had a Run request in flight is sent it again
@@ -46,6 +58,10 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use dispatch_core::proto::sdk::v1 as pb;
 use dispatch_core::status::{Retry, Status};
+
+use throttle::{Signal, Slot, Throttle};
+
+mod throttle;
 
 /// The most results a poll may ask for, and what it gets when it asks for 0.
 const MAX_POLL_RESULTS: u32 = 1000;
@@ -93,16 +109,28 @@ pub struct MachineConfig {
     pub attempt_timeout: Duration,
     /// Retries of temporary failures.
     pub backoff: Backoff,
+    /// The most Run requests in flight to one endpoint origin (scheme, host
+    /// and port) while it does not throttle; see [`Machine`]'s backpressure.
+    pub max_in_flight_per_endpoint: usize,
+    /// The most Run requests in flight in all.
+    pub max_in_flight: usize,
+    /// The longest an endpoint's sends pause for a delay it asked for.
+    pub max_pause: Duration,
 }
 
 impl Default for MachineConfig {
-    /// 1 hour expiration, 5 minutes poll wait, 60 s per attempt, [`Backoff::default`].
+    /// 1 hour expiration, 5 minutes poll wait, 60 s per attempt,
+    /// [`Backoff::default`], 64 requests in flight per endpoint and 1024 in
+    /// all, pauses of at most 60 s.
     fn default() -> Self {
         MachineConfig {
             default_expiration: Duration::from_secs(3600),
             default_max_wait: Duration::from_secs(300),
             attempt_timeout: Duration::from_secs(60),
             backoff: Backoff::default(),
+            max_in_flight_per_endpoint: 64,
+            max_in_flight: 1024,
+            max_pause: Duration::from_secs(60),
         }
     }
 }
@@ -260,6 +288,9 @@ pub struct Failure {
     /// How long the endpoint asked to be left alone (`Retry-After`,
     /// `RetryInfo`): the next attempt waits at least that.
     pub retry_after: Option<Duration>,
+    /// The HTTP status of the refusal, when a response came (429 and 503
+    /// count as throttling).
+    pub http_status: Option<u16>,
 }
 
 /// What one answer came to, for the host's one log line per attempt.
@@ -294,14 +325,25 @@ pub struct Machine {
     rng: u64,
     id_prefix: u64,
     id_counter: u64,
+    /// Which Run requests may go out (backpressure).
+    throttle: Throttle,
+    /// The slot of each run's request in flight, with its attempt number.
+    slots: HashMap<String, (u32, Slot)>,
 }
 
 impl Machine {
     /// A machine with no runs; `seed` drives the jitter and the ids (give
     /// each process a fresh one: ids must not repeat across restarts).
     pub fn new(config: MachineConfig, seed: u64) -> Self {
+        let throttle = Throttle::new(
+            config.max_in_flight_per_endpoint,
+            config.max_in_flight,
+            config.max_pause,
+        );
         let mut machine = Machine {
             config,
+            throttle,
+            slots: HashMap::new(),
             runs: HashMap::new(),
             timers: BTreeSet::new(),
             timer_of: HashMap::new(),
@@ -351,14 +393,66 @@ impl Machine {
             self.runs.insert(id.clone(), run);
             self.schedule(&id);
         }
+        self.release_sends(now);
     }
 
     /// Starts one run per call (already validated), returning their ids.
     pub fn dispatch(&mut self, now: u64, calls: Vec<pb::Call>) -> Vec<String> {
-        calls
+        let ids = calls
             .into_iter()
             .map(|call| self.start(now, call, None))
-            .collect()
+            .collect();
+        self.release_sends(now);
+        ids
+    }
+
+    /// Run requests in flight (sent and not answered yet).
+    pub fn in_flight(&self) -> usize {
+        self.throttle.in_flight()
+    }
+
+    /// How many endpoints the machine keeps backpressure state for: those
+    /// with a request in flight or waiting, or a pause.
+    pub fn tracked_endpoints(&self) -> usize {
+        self.throttle.endpoints()
+    }
+
+    /// Moves the Run requests the throttle lets go now to the actions.
+    fn release_sends(&mut self, now: u64) {
+        let attempt_timeout = self.config.attempt_timeout;
+        while let Some((slot, id, attempt)) = self.throttle.next(now) {
+            let Some(run) = self
+                .runs
+                .get(&id)
+                .filter(|run| run.phase() == Phase::InFlight && run.attempts == attempt)
+            else {
+                // It expired while it waited.
+                self.throttle.release(now, slot, Signal::Neutral);
+                continue;
+            };
+            let directive = match run.poll_result.clone() {
+                Some(result) => pb::run_request::Directive::PollResult(result),
+                None => pb::run_request::Directive::Input(run.input.clone().unwrap_or_default()),
+            };
+            let request = pb::RunRequest {
+                function: run.function.clone(),
+                directive: Some(directive),
+                dispatch_id: run.id.clone(),
+                parent_dispatch_id: run.parent.clone(),
+                root_dispatch_id: run.root.clone(),
+                creation_time: Some(timestamp(run.created_ms)),
+                expiration_time: Some(timestamp(run.expires_ms)),
+            };
+            let left = Duration::from_millis(run.expires_ms.saturating_sub(now));
+            self.actions.push_back(Action::Send(SendRun {
+                run: id.clone(),
+                attempt,
+                endpoint: run.endpoint.clone(),
+                request,
+                timeout: attempt_timeout.min(left),
+            }));
+            self.slots.insert(id, (attempt, slot));
+        }
     }
 
     fn new_id(&mut self) -> String {
@@ -409,7 +503,11 @@ impl Machine {
 
     /// When [`Machine::handle_timeout`] must next be called.
     pub fn poll_timeout(&self) -> Option<u64> {
-        self.timers.first().map(|(at, _)| *at)
+        let timer = self.timers.first().map(|(at, _)| *at);
+        match (timer, self.throttle.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The next action, in the order decided.
@@ -452,12 +550,34 @@ impl Machine {
                 Phase::InFlight | Phase::Done => self.schedule(&id),
             }
         }
+        self.throttle.handle_timeout(now);
+        self.release_sends(now);
     }
 
     /// What Run request `attempt` of run `run` came to. A stale answer (an
     /// earlier attempt's, or for a run already finished) is ignored:
     /// `None`.
     pub fn handle_answer(
+        &mut self,
+        now: u64,
+        run: &str,
+        attempt: u32,
+        answer: Result<pb::RunResponse, Failure>,
+    ) -> Option<Attempted> {
+        if self
+            .slots
+            .get(run)
+            .is_some_and(|(sent, _)| *sent == attempt)
+            && let Some((_, slot)) = self.slots.remove(run)
+        {
+            self.throttle.release(now, slot, signal_of(&answer));
+        }
+        let attempted = self.answer(now, run, attempt, answer);
+        self.release_sends(now);
+        attempted
+    }
+
+    fn answer(
         &mut self,
         now: u64,
         run: &str,
@@ -570,36 +690,19 @@ impl Machine {
         self.schedule(run);
     }
 
-    /// Sends the run's next Run request now.
+    /// Makes the run's next Run request: it goes out when the throttle
+    /// lets it ([`Machine::release_sends`]), and counts as in flight
+    /// meanwhile (its wait is no part of the attempt's timeout).
     fn send(&mut self, now: u64, id: &str) {
-        let attempt_timeout = self.config.attempt_timeout;
         let Some(run) = self.runs.get_mut(id) else {
             return;
         };
         run.attempts = run.attempts.saturating_add(1);
         run.step_attempts = run.step_attempts.saturating_add(1);
         run.phase = Phase::InFlight as i32;
-        let directive = match run.poll_result.clone() {
-            Some(result) => pb::run_request::Directive::PollResult(result),
-            None => pb::run_request::Directive::Input(run.input.clone().unwrap_or_default()),
-        };
-        let request = pb::RunRequest {
-            function: run.function.clone(),
-            directive: Some(directive),
-            dispatch_id: run.id.clone(),
-            parent_dispatch_id: run.parent.clone(),
-            root_dispatch_id: run.root.clone(),
-            creation_time: Some(timestamp(run.created_ms)),
-            expiration_time: Some(timestamp(run.expires_ms)),
-        };
-        let left = Duration::from_millis(run.expires_ms.saturating_sub(now));
-        self.actions.push_back(Action::Send(SendRun {
-            run: run.id.clone(),
-            attempt: run.attempts,
-            endpoint: run.endpoint.clone(),
-            request,
-            timeout: attempt_timeout.min(left),
-        }));
+        let attempt = run.attempts;
+        let origin = throttle::origin(&run.endpoint);
+        self.throttle.enqueue(now, &origin, id.to_owned(), attempt);
         self.dirty.insert(id.to_owned());
         self.schedule(id);
     }
@@ -780,6 +883,21 @@ impl Machine {
         };
         self.timers.insert((at, id.to_owned()));
         self.timer_of.insert(id.to_owned(), at);
+    }
+}
+
+/// What an answer tells the throttle about its endpoint's load.
+fn signal_of(answer: &Result<pb::RunResponse, Failure>) -> Signal {
+    match answer {
+        Ok(response) if response.status == Status::Throttled.number() => Signal::Throttled(None),
+        Ok(_) => Signal::Answered,
+        Err(failure)
+            if failure.status == Status::Throttled
+                || matches!(failure.http_status, Some(429 | 503)) =>
+        {
+            Signal::Throttled(failure.retry_after)
+        }
+        Err(_) => Signal::Neutral,
     }
 }
 

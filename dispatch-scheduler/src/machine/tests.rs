@@ -14,6 +14,9 @@ fn config() -> MachineConfig {
             max: Duration::from_secs(2),
             max_attempts: None,
         },
+        max_in_flight_per_endpoint: 64,
+        max_in_flight: 1024,
+        max_pause: Duration::from_secs(60),
     }
 }
 
@@ -73,6 +76,7 @@ fn failure(status: Status) -> Failure {
         status,
         message: "down".into(),
         retry_after: None,
+        http_status: None,
     }
 }
 
@@ -520,4 +524,250 @@ fn no_status_is_ok_unless_there_is_an_error() {
         step_of(no_directive),
         Step::Failed(Status::InvalidResponse, _)
     ));
+}
+
+fn call_to(endpoint: &str) -> pb::Call {
+    pb::Call {
+        endpoint: endpoint.into(),
+        ..call("f")
+    }
+}
+
+fn limited(per_endpoint: usize, global: usize) -> Machine {
+    let mut cfg = config();
+    cfg.max_in_flight_per_endpoint = per_endpoint;
+    cfg.max_in_flight = global;
+    cfg.default_expiration = Duration::from_secs(3600);
+    Machine::new(cfg, 11)
+}
+
+const A: &str = "http://a.test:8000";
+const B: &str = "http://b.test:8000";
+
+fn refused(http_status: u16, retry_after: Option<Duration>) -> Failure {
+    Failure {
+        retry_after,
+        http_status: Some(http_status),
+        ..failure(Status::from_http_status(http_status))
+    }
+}
+
+#[test]
+fn the_window_halves_on_throttling_once_per_window_and_grows_back_by_one() {
+    let mut m = limited(8, 1000);
+    m.dispatch(T0, (0..2000).map(|_| call_to(A)).collect());
+    let mut out: VecDeque<SendRun> = sends(&mut m).into();
+    assert_eq!(out.len(), 8, "no more than the limit goes out");
+    assert_eq!(m.throttle.window(A), Some((8, 8)));
+
+    // Two refusals of requests sent under the same window: halved once.
+    let first = out.pop_front().unwrap();
+    m.handle_answer(T0 + 1, &first.run, first.attempt, Err(refused(429, None)));
+    let second = out.pop_front().unwrap();
+    m.handle_answer(T0 + 2, &second.run, second.attempt, Err(refused(429, None)));
+    assert_eq!(m.throttle.window(A), Some((4, 6)));
+    assert!(sends(&mut m).is_empty(), "6 in flight, the window is 4");
+
+    // Answers come back: the window is never exceeded, and grows back to the
+    // limit, by one per window's worth of answers.
+    let mut now = T0 + 10;
+    let mut windows = vec![4];
+    let mut answered = 0;
+    while let Some(send) = out.pop_front() {
+        now += 1;
+        m.handle_answer(now, &send.run, send.attempt, Ok(exit(Status::Ok, None)));
+        answered += 1;
+        let new = sends(&mut m);
+        let (window, in_flight) = m.throttle.window(A).unwrap();
+        // Over the window only while the requests sent before the shrink
+        // are out; nothing new goes out then.
+        assert!(
+            new.is_empty() || in_flight <= window,
+            "{in_flight} in flight, window {window}"
+        );
+        assert!(window <= 8);
+        out.extend(new);
+        assert_eq!(in_flight, out.len());
+        if windows.last() != Some(&window) {
+            windows.push(window);
+        }
+        if window == 8 {
+            break;
+        }
+    }
+    assert_eq!(windows, vec![4, 5, 6, 7, 8]);
+    assert_eq!(answered, 4 + 5 + 6 + 7, "one more per window's worth");
+    // A run that was refused is retried later, not lost.
+    assert!(m.run(&first.run).is_some());
+}
+
+#[test]
+fn a_throttled_run_response_and_a_503_shrink_the_window_a_transport_failure_does_not() {
+    let mut m = limited(8, 1000);
+    m.dispatch(T0, (0..100).map(|_| call_to(A)).collect());
+    let mut out = sends(&mut m);
+    let tcp = out.remove(0);
+    m.handle_answer(
+        T0 + 1,
+        &tcp.run,
+        tcp.attempt,
+        Err(failure(Status::TcpError)),
+    );
+    assert_eq!(m.throttle.window(A), Some((8, 8)));
+    out.extend(sends(&mut m));
+    assert_eq!(out.len(), 8, "its slot went to the next");
+    let throttled = out.remove(0);
+    let response = exit(Status::Throttled, None);
+    m.handle_answer(T0 + 2, &throttled.run, throttled.attempt, Ok(response));
+    assert_eq!(m.throttle.window(A).map(|w| w.0), Some(4));
+    assert!(sends(&mut m).is_empty());
+    for send in out.drain(..4) {
+        m.handle_answer(T0 + 3, &send.run, send.attempt, Ok(exit(Status::Ok, None)));
+    }
+    // Sent after the first shrink: a 503 shrinks it again.
+    let after = sends(&mut m).pop().unwrap();
+    m.handle_answer(T0 + 3, &after.run, after.attempt, Err(refused(503, None)));
+    assert_eq!(m.throttle.window(A).map(|w| w.0), Some(2));
+}
+
+#[test]
+fn a_retry_after_pauses_the_endpoints_sends_and_not_the_others() {
+    let mut m = limited(4, 1000);
+    m.dispatch(T0, (0..10).map(|_| call_to(A)).collect());
+    let out = sends(&mut m);
+    assert_eq!(out.len(), 4);
+    let delay = Some(Duration::from_secs(3));
+    m.handle_answer(
+        T0 + 10,
+        &out[0].run,
+        out[0].attempt,
+        Err(refused(429, delay)),
+    );
+    for send in &out[1..] {
+        m.handle_answer(T0 + 20, &send.run, send.attempt, Ok(exit(Status::Ok, None)));
+    }
+    assert!(sends(&mut m).is_empty(), "paused, with free slots");
+    assert_eq!(m.poll_timeout(), Some(T0 + 3010));
+    // Another endpoint is not held back.
+    m.dispatch(T0 + 30, vec![call_to(B)]);
+    let other = sends(&mut m);
+    assert_eq!(other.len(), 1);
+    assert_eq!(other[0].endpoint, B);
+    m.handle_timeout(T0 + 3009);
+    assert!(sends(&mut m).is_empty());
+    m.handle_timeout(T0 + 3010);
+    let resumed = sends(&mut m);
+    let (window, in_flight) = m.throttle.window(A).unwrap();
+    assert!(!resumed.is_empty() && resumed.len() == in_flight && in_flight <= window);
+    assert!(resumed.iter().all(|s| s.endpoint == A));
+}
+
+#[test]
+fn a_pause_is_capped_at_max_pause() {
+    let mut m = limited(4, 1000);
+    m.dispatch(T0, (0..2).map(|_| call_to(A)).collect());
+    let out = sends(&mut m);
+    let year = Some(Duration::from_secs(365 * 86400));
+    m.handle_answer(T0, &out[0].run, out[0].attempt, Err(refused(429, year)));
+    assert_eq!(m.throttle.poll_timeout(), Some(T0 + 60_000));
+}
+
+#[test]
+fn the_global_limit_caps_every_endpoint_and_endpoints_take_turns() {
+    let mut m = limited(4, 4);
+    m.dispatch(T0, (0..10).map(|_| call_to(A)).collect());
+    m.dispatch(T0, (0..10).map(|_| call_to(B)).collect());
+    let out = sends(&mut m);
+    // A got the four slots before B's calls came; it is full, so B is first in line.
+    assert_eq!(out.len(), 4);
+    assert!(out.iter().all(|s| s.endpoint == A));
+    // From now on, freed slots alternate between the two.
+    let mut now = T0;
+    let mut order = Vec::new();
+    let mut out: VecDeque<SendRun> = out.into();
+    for _ in 0..8 {
+        let send = out.pop_front().unwrap();
+        now += 1;
+        m.handle_answer(now, &send.run, send.attempt, Ok(exit(Status::Ok, None)));
+        let next = sends(&mut m);
+        assert_eq!(m.in_flight(), 4);
+        order.extend(next.iter().map(|s| s.endpoint.clone()));
+        out.extend(next);
+    }
+    assert_eq!(order, [B, A, B, A, B, A, B, A]);
+}
+
+#[test]
+fn endpoint_state_is_forgotten_once_idle() {
+    let mut m = limited(4, 1000);
+    let calls = (0..500)
+        .map(|i| call_to(&format!("http://host{i}.test:8000")))
+        .collect();
+    m.dispatch(T0, calls);
+    let out = sends(&mut m);
+    assert_eq!(out.len(), 500);
+    assert_eq!(m.tracked_endpoints(), 500);
+    for send in &out {
+        m.handle_answer(T0 + 1, &send.run, send.attempt, Ok(exit(Status::Ok, None)));
+    }
+    assert_eq!(m.tracked_endpoints(), 0);
+    assert_eq!(m.in_flight(), 0);
+
+    // A paused endpoint is kept until its pause ends.
+    let mut cfg = config();
+    cfg.backoff.max_attempts = Some(1);
+    let mut m = Machine::new(cfg, 12);
+    m.dispatch(T0, vec![call_to(A)]);
+    let send = sends(&mut m).remove(0);
+    let delay = Some(Duration::from_secs(2));
+    m.handle_answer(T0, &send.run, send.attempt, Err(refused(429, delay)));
+    assert!(m.is_empty(), "one attempt only: it failed");
+    assert_eq!(m.tracked_endpoints(), 1);
+    assert_eq!(m.poll_timeout(), Some(T0 + 2000));
+    m.handle_timeout(T0 + 2000);
+    assert_eq!(m.tracked_endpoints(), 0);
+    assert_eq!(m.poll_timeout(), None);
+}
+
+#[test]
+fn a_request_that_expires_waiting_for_a_slot_is_never_sent() {
+    let mut m = limited(1, 1000);
+    m.dispatch(T0, vec![call_to(A)]);
+    let mut short = call_to(A);
+    short.expiration = Some(prost_types::Duration {
+        seconds: 1,
+        nanos: 0,
+    });
+    let waiting = m.dispatch(T0, vec![short]).remove(0);
+    let long = m.dispatch(T0, vec![call_to(A)]).remove(0);
+    let first = sends(&mut m);
+    assert_eq!(first.len(), 1);
+    m.handle_timeout(T0 + 1000);
+    assert_eq!(
+        finished(&actions(&mut m)),
+        vec![(waiting.clone(), Status::Timeout)]
+    );
+    m.handle_answer(
+        T0 + 1500,
+        &first[0].run,
+        first[0].attempt,
+        Ok(exit(Status::Ok, None)),
+    );
+    let next = sends(&mut m);
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].run, long, "the expired one is skipped");
+    // Its wait for a slot is no part of its attempt's timeout.
+    assert_eq!(next[0].timeout, Duration::from_secs(5));
+}
+
+#[test]
+fn origins_ignore_case_paths_credentials_and_default_ports() {
+    use super::throttle::origin;
+    assert_eq!(origin("HTTP://Example.COM:80/a/b?q"), "http://example.com");
+    assert_eq!(origin("https://u:p@h.test:443/"), "https://h.test");
+    assert_eq!(origin("http://h.test:8080"), "http://h.test:8080");
+    assert_eq!(
+        origin("http://h.test:8080/x"),
+        origin("http://h.test:8080/y")
+    );
 }

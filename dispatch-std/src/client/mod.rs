@@ -56,7 +56,7 @@ pub use config::{
 };
 pub use dispatch_core::connect::Code;
 pub use error::ClientError;
-pub use retry::{RetryPolicy, parse_retry_after};
+pub use retry::{RETRY_INFO, RetryPolicy, parse_retry_after, retry_info_delay};
 
 /// The messages a client sends and receives.
 pub mod proto {

@@ -195,11 +195,11 @@ struct RetryInfo {
 }
 
 /// The full name of `google.rpc.RetryInfo`, as a Connect detail's `type`.
-pub(crate) const RETRY_INFO: &str = "google.rpc.RetryInfo";
+pub const RETRY_INFO: &str = "google.rpc.RetryInfo";
 
 /// The delay of an encoded `google.rpc.RetryInfo`; `None` if it does not
 /// decode or holds no valid, non-negative delay.
-pub(crate) fn retry_info_delay(encoded: &[u8]) -> Option<Duration> {
+pub fn retry_info_delay(encoded: &[u8]) -> Option<Duration> {
     let delay = RetryInfo::decode(encoded).ok()?.retry_delay?;
     Duration::try_from(delay).ok()
 }

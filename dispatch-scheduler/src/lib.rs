@@ -116,7 +116,10 @@ pub struct SchedulerConfig {
     /// port). Default 64. An endpoint that throttles gets fewer for a while
     /// (see [`machine`]'s backpressure).
     pub max_in_flight_per_endpoint: usize,
-    /// The most Run requests in flight in all. Default 1024.
+    /// The most Run requests in flight in all. Default 1024, and never
+    /// more than a quarter of the process's descriptor limit (the server's
+    /// connections may take half), so that a burst cannot run the process
+    /// out of descriptors.
     pub max_in_flight: usize,
     /// On shutdown, how long Run requests in flight may take to finish
     /// (their answers are recorded); the rest stay in the store. Default 30 s.
@@ -392,9 +395,21 @@ impl Scheduler {
     /// unfinished runs resume once the scheduler is used in a tokio runtime
     /// ([`Scheduler::start`], [`Scheduler::serve`], [`Scheduler::dispatch`]).
     pub fn with_store(
-        config: SchedulerConfig,
+        mut config: SchedulerConfig,
         store: Box<dyn Store>,
     ) -> Result<Self, SchedulerError> {
+        if let Some(limit) = dispatch_std::serve::soft_descriptor_limit() {
+            let quarter = usize::try_from(limit / 4).unwrap_or(usize::MAX).max(1);
+            if config.max_in_flight > quarter {
+                tracing::info!(
+                    target: "dispatch::scheduler",
+                    max_in_flight = quarter,
+                    descriptor_limit = limit,
+                    "Run requests in flight capped at a quarter of the descriptor limit"
+                );
+                config.max_in_flight = quarter;
+            }
+        }
         let http = dispatch_std::client::http_client("dispatch-rs-scheduler")
             .map_err(|e| SchedulerError::HttpClient(e.to_string()))?;
         let in_flight = Arc::new(tokio::sync::Semaphore::new(

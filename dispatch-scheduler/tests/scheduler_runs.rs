@@ -530,3 +530,74 @@ async fn a_dispatch_request_over_the_call_limit_is_refused_whole() {
         "{error}"
     );
 }
+
+/// A TCP relay to `target` that counts the connections made to it.
+async fn counting_relay(target: &str) -> (String, Arc<AtomicU32>) {
+    let target = target.trim_start_matches("http://").to_owned();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let count = Arc::new(AtomicU32::new(0));
+    let counter = Arc::clone(&count);
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let target = target.clone();
+            tokio::spawn(async move {
+                let mut outbound = tokio::net::TcpStream::connect(target).await.unwrap();
+                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+            });
+        }
+    });
+    (url, count)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_to_an_endpoint_are_reused() {
+    let (url, connections) = counting_relay(&serve_endpoint(arithmetic()).await).await;
+    let scheduler =
+        Scheduler::new(scheduler_support::fast_config(3).max_in_flight_per_endpoint(4)).unwrap();
+    for _ in 0..5 {
+        let calls = (0..100).map(|_| call(&url, "double", 1)).collect();
+        let ids = scheduler.dispatch(calls).await.unwrap();
+        for id in &ids {
+            let info = scheduler.wait(id, None).await.unwrap();
+            assert_eq!(status(&info), Status::Ok, "{:?}", info.outcome);
+        }
+    }
+    // 500 Run requests, at most 4 at a time: a few connections, kept alive.
+    let connections = connections.load(Ordering::SeqCst);
+    assert!(
+        (1..=8).contains(&connections),
+        "{connections} connections for 500 requests"
+    );
+}
+
+#[tokio::test]
+async fn a_retry_info_in_a_throttled_refusal_delays_the_retry() {
+    // google.rpc.RetryInfo { retry_delay: 1 s }, base64 without padding.
+    let body = r#"{"code":"resource_exhausted","message":"slow down","details":[{"type":"google.rpc.RetryInfo","value":"CgIIAQ"}]}"#;
+    let answer = format!(
+        "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let address = raw_server(Some(Box::leak(answer.into_bytes().into_boxed_slice()))).await;
+    let started = std::time::Instant::now();
+    let info = run_to_end(
+        &fast_scheduler(2),
+        call(&format!("http://{address}"), "double", 1),
+    )
+    .await;
+    assert_eq!(status(&info), Status::Throttled, "{:?}", info.outcome);
+    assert_eq!(info.attempts, 2);
+    assert!(
+        error_message(&info).contains("slow down"),
+        "{}",
+        error_message(&info)
+    );
+    // The backoff alone is 2 to 4 ms; the endpoint asked for 1 s.
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -354,7 +354,7 @@ where
 /// The process's soft limit on open descriptors (`ulimit -n`), from
 /// `/proc/self/limits`; `None` where that file does not exist (not Linux)
 /// or says "unlimited".
-fn soft_descriptor_limit() -> Option<u64> {
+pub fn soft_descriptor_limit() -> Option<u64> {
     let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
     parse_open_files_limit(&limits)
 }

@@ -65,6 +65,10 @@ pub(crate) struct SchedulerArgs {
     /// The most calls one Dispatch request may carry.
     #[arg(long, default_value_t = 1000)]
     max_dispatch_calls: usize,
+    /// The largest Dispatch request body accepted (413 past it), and the
+    /// largest Run response body read from an endpoint, in bytes.
+    #[arg(long, default_value_t = 16_000_000)]
+    body_limit: usize,
     /// Seconds, on SIGTERM or Ctrl-C, for Run requests in flight to finish.
     #[arg(long, default_value_t = 30)]
     shutdown_grace: u64,
@@ -141,6 +145,7 @@ pub(crate) async fn scheduler(args: SchedulerArgs) -> Outcome {
         .max_in_flight_per_endpoint(args.max_in_flight_per_endpoint)
         .max_in_flight(args.max_in_flight)
         .max_dispatch_calls(args.max_dispatch_calls)
+        .body_limit(args.body_limit.max(1))
         .shutdown_grace(Duration::from_secs(args.shutdown_grace))
         .attempt_timeout(Duration::from_secs(args.attempt_timeout.max(1)))
         .max_connections(args.connections.max_connections)

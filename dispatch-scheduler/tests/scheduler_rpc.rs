@@ -540,3 +540,33 @@ async fn gzip_that_is_corrupt_or_inflates_past_the_limit_is_refused() {
     let (status, _, accept) = send(b"x".to_vec(), "br").await;
     assert_eq!((status, accept.as_deref()), (501, Some("gzip, identity")));
 }
+
+#[tokio::test]
+async fn a_body_without_a_length_is_counted_and_413_past_the_limit_with_a_clear_message() {
+    use tokio::io::AsyncWriteExt;
+    let scheduler =
+        Scheduler::new(fast_config(1).api_key(Some(KEY.into())).body_limit(1000)).unwrap();
+    let url = serve_scheduler(&scheduler).await;
+    let host = url.trim_start_matches("http://");
+    let stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    let mut stream = tokio::io::BufReader::new(stream);
+    let head = format!(
+        "POST /dispatch.sdk.v1.DispatchService/Dispatch HTTP/1.1\r\nHost: {host}\r\n\
+         Authorization: Bearer {KEY}\r\nContent-Type: application/proto\r\n\
+         Transfer-Encoding: chunked\r\n\r\n"
+    );
+    stream.get_mut().write_all(head.as_bytes()).await.unwrap();
+    // Two chunks of 600 bytes: the second passes the limit.
+    for _ in 0..2 {
+        let chunk = format!("258\r\n{}\r\n", "x".repeat(600));
+        stream.get_mut().write_all(chunk.as_bytes()).await.unwrap();
+    }
+    let (status, _, body) = read_answer(&mut stream).await;
+    assert_eq!(status, 413);
+    let answer: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(answer["code"], "resource_exhausted");
+    assert_eq!(
+        answer["message"],
+        "the request body is larger than the limit of 1000 bytes"
+    );
+}

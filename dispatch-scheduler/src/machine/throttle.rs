@@ -205,6 +205,7 @@ impl Throttle {
     }
 
     /// `origin`'s window and requests in flight, if it has state.
+    #[cfg(test)]
     pub(crate) fn window(&self, origin: &str) -> Option<(usize, usize)> {
         self.endpoints
             .get(origin)

@@ -20,19 +20,14 @@ The outcomes are read through our scheduler's own wait route
 """
 
 import asyncio
-import base64
-import json
 import os
-import pickle
 import sys
-import time
-import urllib.error
-import urllib.request
 
 import dispatch
 from dispatch.function import Client
 
 import functions
+from wait_route import outcome, value_of
 
 API_URL = os.environ["DISPATCH_API_URL"].rstrip("/")
 API_KEY = os.environ["DISPATCH_API_KEY"]
@@ -45,29 +40,6 @@ def check(name, ok, detail=""):
     print(f"  {'ok  ' if ok else 'FAIL'} {name}{': ' + str(detail) if detail and not ok else ''}")
     if not ok:
         failures.append(name)
-
-
-def outcome(dispatch_id, api_url=API_URL, limit=90):
-    """The run as our scheduler's wait route reports it, once done."""
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        request = urllib.request.Request(
-            f"{api_url}/_dispatch/v1/runs/{dispatch_id}?wait_ms=10000",
-            headers={"Authorization": f"Bearer {API_KEY}"},
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            info = json.loads(response.read())
-        if info.get("done"):
-            return info
-    raise TimeoutError(f"run {dispatch_id} not done after {limit} s")
-
-
-def value_of(info):
-    """The Python value of a run's output: unpickled, or a wrapper's value."""
-    output = (info.get("result") or {}).get("output") or {}
-    if "pickledValue" in output:
-        return pickle.loads(base64.b64decode(output["pickledValue"]))
-    return output.get("value")
 
 
 async def main():

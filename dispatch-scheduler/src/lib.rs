@@ -20,6 +20,12 @@
 //!   resumes after `max_wait`;
 //! * the call's `expiration` (default [`SchedulerConfig::default_expiration`])
 //!   bounds everything: once past, the run ends with `STATUS_TIMEOUT`;
+//! * Run requests in flight are bounded per endpoint and in all
+//!   ([`SchedulerConfig::max_in_flight_per_endpoint`],
+//!   [`SchedulerConfig::max_in_flight`]); an endpoint that throttles gets
+//!   fewer, and none for the delay it asks for, then more again as it
+//!   recovers ([`machine`] has the rule); connections are pooled and kept
+//!   alive;
 //! * every decision is made by the sans-IO [`machine`]; the [`store`] keeps
 //!   every run's state, each batch of changes committed before its effects
 //!   are visible (the Dispatch RPC answers with ids once the calls are

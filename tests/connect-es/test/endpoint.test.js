@@ -47,6 +47,22 @@ for (const httpVersion of VERSIONS) {
         }
       });
 
+      test(`${ITERATIONS} calls of a procedure the endpoint does not serve are unimplemented, each followed by echo`, async () => {
+        const { client, agent } = functionClient(OPEN_ENDPOINT_URL, options);
+        // DispatchService/Dispatch sent to the endpoint, over the same connection.
+        const { client: wrong } = dispatchClient({ ...options, agent, baseUrl: OPEN_ENDPOINT_URL });
+        const count = counter(`endpoint HTTP/${httpVersion} ${format.name}: unknown procedure interleaved with echo`);
+        count.agent = agent;
+        for (let i = 0; i < ITERATIONS; i += 1) {
+          const error = await refusal(wrong.dispatch({ calls: [call(OPEN_ENDPOINT_URL, "echo", text(i, 256 * 1024))] }));
+          assert.equal(error.code, Code.Unimplemented, error.message);
+          count.calls += 1;
+          const response = await client.run(runRequest("echo", `after ${i}`));
+          assert.equal(unpackString(response.directive.value.result.output), `after ${i}`);
+          count.calls += 1;
+        }
+      });
+
       test(`${ITERATIONS} rounds of echo and an unknown function on the endpoint without a key`, async () => {
         const { client, agent } = functionClient(OPEN_ENDPOINT_URL, options);
         const count = counter(`endpoint HTTP/${httpVersion} ${format.name}: echo and not_found, unverified`);

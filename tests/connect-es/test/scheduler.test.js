@@ -10,13 +10,16 @@ import {
   AUTHORIZED,
   FORMATS,
   ITERATIONS,
+  SCHEDULER_URL,
   SIGNED_ENDPOINT_URL,
   VERSIONS,
   call,
   counter,
   dispatchClient,
+  functionClient,
   outcome,
   refusal,
+  runRequest,
   text,
 } from "./support.js";
 
@@ -43,6 +46,22 @@ for (const httpVersion of VERSIONS) {
           const run = await outcome(id);
           assert.equal(run.status, "STATUS_OK", JSON.stringify(run));
           assert.equal(run.result.output.value, value);
+        }
+      });
+
+      test(`${ITERATIONS} calls of a procedure the scheduler does not serve are unimplemented, each followed by a valid call`, async () => {
+        const { client, agent } = dispatchClient(options);
+        // FunctionService/Run sent to the scheduler, over the same connection.
+        const { client: wrong } = functionClient(SCHEDULER_URL, { ...options, agent });
+        const count = counter(`scheduler HTTP/${httpVersion} ${format.name}: unknown procedure interleaved with valid calls`);
+        count.agent = agent;
+        for (let i = 0; i < ITERATIONS; i += 1) {
+          const error = await refusal(wrong.run(runRequest("echo", text(i, 256 * 1024)), AUTHORIZED));
+          assert.equal(error.code, Code.Unimplemented, error.message);
+          count.calls += 1;
+          const response = await client.dispatch({ calls: [call(SIGNED_ENDPOINT_URL, "echo", `after ${i}`)] }, AUTHORIZED);
+          assert.equal(response.dispatchIds.length, 1);
+          count.calls += 1;
         }
       });
 

@@ -76,10 +76,11 @@ export function encodingRecorder() {
 
 /**
  * A connect-node transport to `baseUrl`. `gzip`: send gzip (for bodies over
- * `compressMinBytes`) and accept it.
+ * `compressMinBytes`) and accept it; `agent`: an HTTP/1.1 agent to share
+ * with another client (by default, one of its own).
  */
-export function transport(baseUrl, { httpVersion, useBinaryFormat, gzip = false, interceptors = [] }) {
-  const agent = httpVersion === "1.1" ? oneConnectionAgent() : undefined;
+export function transport(baseUrl, { httpVersion, useBinaryFormat, gzip = false, interceptors = [], agent: shared }) {
+  const agent = httpVersion === "1.1" ? (shared ?? oneConnectionAgent()) : undefined;
   const options = {
     baseUrl,
     httpVersion,
@@ -94,8 +95,8 @@ export function transport(baseUrl, { httpVersion, useBinaryFormat, gzip = false,
   return { transport: createConnectTransport(options), agent };
 }
 
-export function dispatchClient(options) {
-  const made = transport(SCHEDULER_URL, options);
+export function dispatchClient({ baseUrl = SCHEDULER_URL, ...options }) {
+  const made = transport(baseUrl, options);
   return { client: createClient(DispatchService, made.transport), agent: made.agent };
 }
 

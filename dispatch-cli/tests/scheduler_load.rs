@@ -58,7 +58,8 @@ fn temp_db(name: &str) -> std::path::PathBuf {
 /// `dispatch scheduler` on `db` with `extra` arguments, under `ulimit -n
 /// <limit>` when given; the child and its URL. Its log (at the default
 /// level, info: one line per attempt) is drained; warnings, errors and
-/// attempts that failed with a transport error are kept in `log`.
+/// attempts that failed with a transport error are kept in `log`, and the
+/// notes that a limit was capped to fit the descriptor limit.
 async fn start(
     db: &std::path::Path,
     extra: &[&str],
@@ -90,20 +91,27 @@ async fn start(
         if let Some(rest) = line.split("dispatch scheduler on ").nth(1) {
             break rest.split_whitespace().next().unwrap().to_owned();
         }
+        keep(log, line);
     };
     let log = Arc::clone(log);
     tokio::spawn(async move {
         while let Ok(Some(line)) = lines.next_line().await {
-            if line.contains("WARN")
-                || line.contains("ERROR")
-                || line.contains("STATUS_TCP_ERROR")
-                || line.contains("STATUS_HTTP_ERROR")
-            {
-                log.lock().unwrap().push(line);
-            }
+            keep(&log, line);
         }
     });
     (child, url)
+}
+
+/// Keeps the log lines [`start`] promises.
+fn keep(log: &Mutex<Vec<String>>, line: String) {
+    if line.contains("WARN")
+        || line.contains("ERROR")
+        || line.contains("capped at")
+        || line.contains("STATUS_TCP_ERROR")
+        || line.contains("STATUS_HTTP_ERROR")
+    {
+        log.lock().unwrap().push(line);
+    }
 }
 
 fn client(url: &str) -> Client {
@@ -261,6 +269,14 @@ async fn burst(name: &str, nofile: Option<u32>) {
         "VmRSS grew from {warm} KiB after warm-up to {end} KiB: {rss:?}"
     );
     let log = log.lock().unwrap();
+    let (capped, log): (Vec<_>, Vec<_>) = log.iter().partition(|l| l.contains("capped at"));
+    if nofile.is_some() {
+        // 1024 descriptors: 512 for the server's connections, 256 for Run requests.
+        assert!(
+            capped.iter().any(|l| l.contains("max_in_flight=256")),
+            "{capped:?}"
+        );
+    }
     // No attempt failed for want of a connection (retries would hide it
     // from the outcomes), and nothing went wrong enough to warn.
     assert!(

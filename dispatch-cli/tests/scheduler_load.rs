@@ -359,7 +359,7 @@ async fn an_endpoint_down_for_a_while_then_back_gets_every_run_done() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_refuses_new_calls_finishes_those_in_flight_and_a_restart_runs_the_rest_once() {
-    // slow(n) takes 1.5 s and returns n; it counts its starts and ends.
+    // slow(n) takes 3 s and returns n; it counts its starts and ends.
     let started = Arc::new(AtomicU64::new(0));
     let ended = Arc::new(AtomicU64::new(0));
     let mut registry = Registry::new();
@@ -368,7 +368,7 @@ async fn sigterm_refuses_new_calls_finishes_those_in_flight_and_a_restart_runs_t
         let (starts, ends) = (Arc::clone(&starts), Arc::clone(&ends));
         async move {
             starts.fetch_add(1, Ordering::SeqCst);
-            tokio::time::sleep(Duration::from_millis(1500)).await;
+            tokio::time::sleep(Duration::from_secs(3)).await;
             ends.fetch_add(1, Ordering::SeqCst);
             match run.directive {
                 Directive::Input(n) => Ok(Outcome::value(&n)),
@@ -399,14 +399,20 @@ async fn sigterm_refuses_new_calls_finishes_those_in_flight_and_a_restart_runs_t
         if started.load(Ordering::SeqCst) == 4 {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(1)).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(started.load(Ordering::SeqCst), 4);
     let pid = rustix::process::Pid::from_raw(i32::try_from(child.id().unwrap()).unwrap()).unwrap();
     rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
 
-    // No new work: the call is refused (the listener is closed).
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // No new work: the listener closes, and a call is refused.
+    let address = url.trim_start_matches("http://").to_owned();
+    for _ in 0..1000 {
+        if tokio::net::TcpStream::connect(&address).await.is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let late = endpoint::call(&endpoint, "slow", 0, &99i64);
     assert!(
         client(&url).dispatch(late).await.is_err(),

@@ -626,7 +626,14 @@ impl Machine {
             }
         }
         let invalid = calls.iter().enumerate().find_map(|(index, call)| {
-            dispatch_core::validate::validate_call(call)
+            let checked = dispatch_core::validate::validate_call(call)
+                .map_err(|error| error.to_string())
+                .and_then(|()| {
+                    crate::policy::check_endpoint_url(&call.endpoint)
+                        .map(drop)
+                        .map_err(|error| error.to_string())
+                });
+            checked
                 .err()
                 .map(|error| format!("poll.calls[{index}]: {error}"))
         });

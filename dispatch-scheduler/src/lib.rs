@@ -81,7 +81,7 @@ pub use machine::Backoff;
 pub use policy::EndpointPolicy;
 pub use server::{SchedulerService, WAIT_PATH_PREFIX};
 pub use sqlite::{SCHEMA_VERSION, SqliteStore};
-pub use store::{MemoryStore, RunInfo, RunOutcome, Store, StoreError};
+pub use store::{MemoryStore, RunInfo, RunOutcome, RunQuery, Store, StoreError};
 
 use driver::{Input, SharedStore};
 

@@ -7,6 +7,8 @@
 //! dispatch scheduler               run a local Dispatch scheduler
 //! dispatch run FUNCTION [INPUT]    submit one call to a scheduler and print its outcome
 //! dispatch serve                   run the demo function endpoint
+//! dispatch runs list               list the runs in a scheduler's store
+//! dispatch runs show ID            one run: its attempts, outcome and children
 //! ```
 //!
 //! Exit codes: 0 success (a request accepted, a call ended `STATUS_OK`);
@@ -18,6 +20,7 @@
 mod demo;
 mod keys;
 mod raw;
+mod runs;
 mod sched;
 
 use std::path::PathBuf;
@@ -81,6 +84,10 @@ enum Command {
     /// Serve the demo functions (echo, greet, double, flaky, countdown and
     /// the durable pipeline) as a Dispatch endpoint.
     Serve(sched::ServeArgs),
+    /// Look at the runs in a scheduler's store (its SQLite file, read-only;
+    /// safe while the scheduler runs).
+    #[command(subcommand)]
+    Runs(runs::RunsCommand),
 }
 
 fn main() -> ExitCode {
@@ -92,6 +99,7 @@ fn main() -> ExitCode {
         Command::Scheduler(args) => with_runtime(|| sched::scheduler(args)),
         Command::Run(args) => with_runtime(|| sched::run(args)),
         Command::Serve(args) => with_runtime(|| sched::serve(args)),
+        Command::Runs(command) => runs::runs(command),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),

@@ -7,7 +7,8 @@ use clap::Args;
 use dispatch_core::any::AnyValue;
 use dispatch_core::proto::sdk::v1 as pb;
 use dispatch_scheduler::{
-    Backoff, MemoryStore, Scheduler, SchedulerConfig, SqliteStore, Store, WAIT_PATH_PREFIX,
+    Backoff, EndpointPolicy, MemoryStore, Scheduler, SchedulerConfig, SqliteStore, Store,
+    WAIT_PATH_PREFIX,
 };
 use dispatch_std::client::{Client, ClientError};
 use dispatch_std::config::{DEFAULT_ENDPOINT_ADDR, EndpointConfig};
@@ -78,6 +79,15 @@ pub(crate) struct SchedulerArgs {
     /// Seconds one Run request may take before it counts as a timeout.
     #[arg(long, default_value_t = 60)]
     attempt_timeout: u64,
+    /// Allow Run requests to this endpoint (repeatable): a host name
+    /// (`app.internal`, `*.svc.local`, with `:PORT` or not), an address
+    /// (`10.1.2.3`, `::1`) or a range (`10.0.0.0/8`) of the address
+    /// connected to. Without any, every host may be called. Link-local and
+    /// cloud-metadata addresses (169.254.0.0/16, fe80::/10, ...) are refused
+    /// unless an address entry inside them names them. A refused run ends
+    /// with STATUS_PERMISSION_DENIED.
+    #[arg(long = "allow-endpoint", value_name = "ENTRY")]
+    allow_endpoint: Vec<String>,
     #[command(flatten)]
     connections: ConnectionArgs,
 }
@@ -112,6 +122,8 @@ impl ConnectionArgs {
 
 /// `dispatch scheduler`: serves until Ctrl-C or SIGTERM.
 pub(crate) async fn scheduler(args: SchedulerArgs) -> Outcome {
+    let policy =
+        EndpointPolicy::parse(&args.allow_endpoint).map_err(|e| Failure::error(e.to_string()))?;
     let api_key = match (args.api_key, args.no_auth) {
         (_, true) => None,
         (Some(key), false) if !key.trim().is_empty() => Some(key),
@@ -135,6 +147,7 @@ pub(crate) async fn scheduler(args: SchedulerArgs) -> Outcome {
         }
     };
     let config = SchedulerConfig::new()
+        .endpoint_policy(policy)
         .api_key(api_key)
         .signing_key(Some(signing_key))
         .retry(Backoff {

@@ -34,23 +34,11 @@ impl Failure {
     }
 }
 
-/// The URL of the Run RPC at `endpoint`, which must be an http(s) URL (a
-/// base path is kept).
+/// The URL of the Run RPC at `endpoint`, which must meet the endpoint URL
+/// rule ([`crate::policy::check_endpoint_url`]; a base path is kept).
 pub(crate) fn run_url(endpoint: &str) -> Result<Url, Failure> {
-    let url = Url::parse(endpoint).map_err(|e| {
-        Failure::new(
-            Status::InvalidArgument,
-            format!("endpoint {endpoint:?} is not a URL: {e}"),
-        )
-    })?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(Failure::new(
-            Status::InvalidArgument,
-            format!(
-                "endpoint {endpoint:?}: the local scheduler reaches only http:// and https:// endpoints"
-            ),
-        ));
-    }
+    crate::policy::check_endpoint_url(endpoint)
+        .map_err(|e| Failure::new(Status::InvalidArgument, e.to_string()))?;
     let base = endpoint.trim_end_matches('/');
     Url::parse(&format!("{base}{}", connect::RUN_PATH)).map_err(|e| {
         Failure::new(
@@ -234,6 +222,9 @@ async fn read_limited(response: reqwest::Response, limit: usize) -> Result<Vec<u
 /// failed connection (a name that does not resolve included), or a broken
 /// exchange.
 fn transport_failure(url: &Url, error: &reqwest::Error) -> Failure {
+    if let Some(refusal) = crate::policy::refusal_in(error) {
+        return refused(url, refusal);
+    }
     let chain = error_chain(error);
     let status = if error.is_timeout() {
         Status::Timeout
@@ -245,6 +236,12 @@ fn transport_failure(url: &Url, error: &reqwest::Error) -> Failure {
         Status::HttpError
     };
     Failure::new(status, format!("{url}: {chain}"))
+}
+
+/// A request the endpoint policy refused: `STATUS_PERMISSION_DENIED`, a
+/// permanent failure that ends the run.
+pub(crate) fn refused(url: &Url, refusal: &crate::policy::PolicyRefusal) -> Failure {
+    Failure::new(Status::PermissionDenied, format!("{url}: {refusal}"))
 }
 
 /// An error and its sources, `: `-separated.

@@ -200,15 +200,19 @@ fn spawn_attempt(inner: &Arc<Inner>, sender: &mpsc::UnboundedSender<Input>, send
         }
         let started = tokio::time::Instant::now();
         let answer = match url {
-            Ok(url) => {
-                let config = AttemptConfig {
-                    http: &inner.http,
-                    signing_key: inner.config.signing_key.as_ref(),
-                    timeout: send.timeout.max(Duration::from_millis(1)),
-                    body_limit: inner.config.body_limit,
-                };
-                attempt::attempt(&config, &url, &send.request).await
-            }
+            // The policy judges an IP literal here; a name, in the resolver.
+            Ok(url) => match inner.endpoints.client_for(&url) {
+                Ok(http) => {
+                    let config = AttemptConfig {
+                        http,
+                        signing_key: inner.config.signing_key.as_ref(),
+                        timeout: send.timeout.max(Duration::from_millis(1)),
+                        body_limit: inner.config.body_limit,
+                    };
+                    attempt::attempt(&config, &url, &send.request).await
+                }
+                Err(refusal) => Err(attempt::refused(&url, &refusal)),
+            },
             Err(failure) => Err(failure),
         };
         let answer = answer.map_err(|failure| machine::Failure {

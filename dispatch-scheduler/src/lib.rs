@@ -69,6 +69,7 @@
 mod attempt;
 mod driver;
 pub mod machine;
+pub mod policy;
 mod server;
 mod sqlite;
 pub mod store;
@@ -83,9 +84,10 @@ use ed25519_dalek::SigningKey;
 use tokio::sync::{mpsc, oneshot, watch};
 
 pub use machine::Backoff;
+pub use policy::EndpointPolicy;
 pub use server::{SchedulerService, WAIT_PATH_PREFIX};
 pub use sqlite::{SCHEMA_VERSION, SqliteStore};
-pub use store::{MemoryStore, RunInfo, RunOutcome, Store, StoreError};
+pub use store::{MemoryStore, RunInfo, RunOutcome, RunQuery, Store, StoreError};
 
 use driver::{Input, SharedStore};
 
@@ -143,6 +145,9 @@ pub struct SchedulerConfig {
     /// Default 60 s. (A new connection has [`read_timeout`](Self::read_timeout)
     /// to send its first request head.)
     pub idle_timeout: Duration,
+    /// Which endpoints Run requests may go to ([`policy`]). Default: every
+    /// host but link-local and cloud-metadata addresses.
+    pub endpoint_policy: EndpointPolicy,
 }
 
 impl fmt::Debug for SchedulerConfig {
@@ -166,6 +171,7 @@ impl fmt::Debug for SchedulerConfig {
             .field("read_timeout", &self.read_timeout)
             .field("max_connections", &self.max_connections)
             .field("idle_timeout", &self.idle_timeout)
+            .field("endpoint_policy", &self.endpoint_policy)
             .finish()
     }
 }
@@ -197,7 +203,14 @@ impl SchedulerConfig {
             read_timeout: dispatch_std::layer::DEFAULT_READ_TIMEOUT,
             max_connections: dispatch_std::serve::DEFAULT_MAX_CONNECTIONS,
             idle_timeout: dispatch_std::serve::DEFAULT_IDLE_TIMEOUT,
+            endpoint_policy: EndpointPolicy::default(),
         }
+    }
+
+    /// Sets [`SchedulerConfig::endpoint_policy`].
+    pub fn endpoint_policy(mut self, policy: EndpointPolicy) -> Self {
+        self.endpoint_policy = policy;
+        self
     }
 
     /// Sets [`SchedulerConfig::max_connections`] (at least 1).
@@ -381,7 +394,8 @@ struct Inner {
     /// Set on shutdown: no new Run request is sent.
     draining: core::sync::atomic::AtomicBool,
     config: SchedulerConfig,
-    http: reqwest::Client,
+    /// The HTTP clients Run requests go out on, under the endpoint policy.
+    endpoints: policy::EndpointClients,
     store: SharedStore,
     /// The driver's inbox, once it runs.
     driver: Mutex<Option<mpsc::UnboundedSender<Input>>>,
@@ -416,8 +430,9 @@ impl Scheduler {
                 config.max_in_flight = quarter;
             }
         }
-        let http = dispatch_std::client::http_client("dispatch-rs-scheduler")
-            .map_err(|e| SchedulerError::HttpClient(e.to_string()))?;
+        let endpoints =
+            policy::EndpointClients::new("dispatch-rs-scheduler", config.endpoint_policy.clone())
+                .map_err(|e| SchedulerError::HttpClient(e.to_string()))?;
         let in_flight = Arc::new(tokio::sync::Semaphore::new(
             config.max_in_flight.clamp(1, MAX_PERMITS),
         ));
@@ -426,7 +441,7 @@ impl Scheduler {
                 in_flight,
                 draining: core::sync::atomic::AtomicBool::new(false),
                 config,
-                http,
+                endpoints,
                 store: Arc::new(Mutex::new(store)),
                 driver: Mutex::new(None),
                 finished: watch::Sender::new(0),
@@ -498,6 +513,10 @@ impl Scheduler {
         let request = pb::DispatchRequest { calls };
         dispatch_core::validate::validate_dispatch_request(&request)
             .map_err(|error| DispatchError::InvalidCalls(error.to_string()))?;
+        for (index, call) in request.calls.iter().enumerate() {
+            policy::check_endpoint_url(&call.endpoint)
+                .map_err(|error| DispatchError::InvalidCalls(format!("calls[{index}]: {error}")))?;
+        }
         let (sender, _) = self.driver().map_err(|error| match error {
             SchedulerError::HttpClient(_) => DispatchError::NoRuntime,
             other => DispatchError::Stopped(other.to_string()),

@@ -66,6 +66,13 @@ mod throttle;
 /// The most results a poll may ask for, and what it gets when it asks for 0.
 const MAX_POLL_RESULTS: u32 = 1000;
 
+/// The most attempts a run's [`RunState::history`] keeps (the latest; the
+/// count of all is [`RunState::attempts`]).
+pub const MAX_HISTORY: usize = 100;
+
+/// The longest error message an [`AttemptRecord`] keeps, in bytes.
+const MAX_RECORD_ERROR: usize = 512;
+
 /// How a temporary failure is retried: capped exponential backoff with
 /// jitter, until the call expires (or `max_attempts`, when set).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -230,6 +237,40 @@ pub struct RunState {
     /// The status of the last failed attempt (for the expiration message).
     #[prost(string, tag = "21")]
     pub last_failure: String,
+    /// When the Run request in flight was sent (ms since the epoch).
+    #[prost(uint64, tag = "22")]
+    pub sent_ms: u64,
+    /// The latest attempts and what they came to, oldest first (at most
+    /// [`MAX_HISTORY`]).
+    #[prost(message, repeated, tag = "23")]
+    pub history: Vec<AttemptRecord>,
+}
+
+/// One Run request of a run and what it came to (`dispatch runs show`).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct AttemptRecord {
+    /// Its number in the run (every step and retry counted).
+    #[prost(uint32, tag = "1")]
+    pub attempt: u32,
+    /// The function it called.
+    #[prost(string, tag = "2")]
+    pub function: String,
+    /// When it was sent (ms since the epoch).
+    #[prost(uint64, tag = "3")]
+    pub sent_ms: u64,
+    /// From the send to the answer's handling, in ms (time waiting for an
+    /// in-flight permit included).
+    #[prost(uint64, tag = "4")]
+    pub duration_ms: u64,
+    /// Its status.
+    #[prost(int32, tag = "5")]
+    pub status: i32,
+    /// What came next: `exit`, `failed`, `retry`, `tail_call`, `poll`.
+    #[prost(string, tag = "6")]
+    pub next: String,
+    /// The error, `type: message` (at most 512 bytes), if any.
+    #[prost(string, tag = "7")]
+    pub error: String,
 }
 
 impl RunState {
@@ -607,6 +648,16 @@ impl Machine {
             next: step.next(),
             error: step.error(),
         };
+        let next = if now >= state.expires_ms {
+            "expired"
+        } else if matches!(&step, Step::Failed(status, _)
+            if status.is_temporary() && !self.attempts_exhausted(run))
+        {
+            "retry"
+        } else {
+            attempted.next
+        };
+        self.record(now, run, &attempted, next);
         self.dirty.insert(run.to_owned());
         if now >= self.runs.get(run)?.expires_ms {
             self.expire(now, run);
@@ -650,6 +701,34 @@ impl Machine {
             Step::Poll(poll) => self.suspend(now, run, poll),
         }
         Some(attempted)
+    }
+
+    /// Adds the attempt just answered to the run's history.
+    fn record(&mut self, now: u64, run: &str, attempted: &Attempted, next: &str) {
+        let Some(state) = self.runs.get_mut(run) else {
+            return;
+        };
+        let mut error = attempted.error.clone().unwrap_or_default();
+        if error.len() > MAX_RECORD_ERROR {
+            let mut end = MAX_RECORD_ERROR;
+            while !error.is_char_boundary(end) {
+                end -= 1;
+            }
+            error.truncate(end);
+        }
+        if state.history.len() >= MAX_HISTORY {
+            let excess = state.history.len() + 1 - MAX_HISTORY;
+            state.history.drain(..excess);
+        }
+        state.history.push(AttemptRecord {
+            attempt: state.attempts,
+            function: attempted.function.clone(),
+            sent_ms: state.sent_ms,
+            duration_ms: now.saturating_sub(state.sent_ms),
+            status: attempted.status.number(),
+            next: next.to_owned(),
+            error,
+        });
     }
 
     fn attempts_exhausted(&self, run: &str) -> bool {
@@ -700,6 +779,7 @@ impl Machine {
         run.attempts = run.attempts.saturating_add(1);
         run.step_attempts = run.step_attempts.saturating_add(1);
         run.phase = Phase::InFlight as i32;
+        run.sent_ms = now;
         let attempt = run.attempts;
         let origin = throttle::origin(&run.endpoint);
         self.throttle.enqueue(now, &origin, id.to_owned(), attempt);
@@ -729,7 +809,14 @@ impl Machine {
             }
         }
         let invalid = calls.iter().enumerate().find_map(|(index, call)| {
-            dispatch_core::validate::validate_call(call)
+            let checked = dispatch_core::validate::validate_call(call)
+                .map_err(|error| error.to_string())
+                .and_then(|()| {
+                    crate::policy::check_endpoint_url(&call.endpoint)
+                        .map(drop)
+                        .map_err(|error| error.to_string())
+                });
+            checked
                 .err()
                 .map(|error| format!("poll.calls[{index}]: {error}"))
         });

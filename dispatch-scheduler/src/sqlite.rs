@@ -20,7 +20,7 @@ use prost::Message as _;
 use rusqlite::{Connection, OptionalExtension as _, params};
 
 use crate::machine::RunState;
-use crate::store::{Store, StoreError};
+use crate::store::{RunQuery, Store, StoreError};
 
 /// The migrations, in order: version `i + 1` is `MIGRATIONS[i]`. Never edit
 /// one that shipped; add the next.
@@ -61,6 +61,44 @@ impl SqliteStore {
         let connection = Connection::open(path)
             .map_err(|e| StoreError::Open(format!("{}: {e}", path.display())))?;
         Self::setup(connection, &path.display().to_string())
+    }
+
+    /// Opens the store at `path` to read it only (`dispatch runs`): safe
+    /// while a scheduler writes it (WAL readers see the last commit). No
+    /// migration is applied; a file that is not a store, or of a newer
+    /// schema, is refused.
+    pub fn open_read_only(path: &Path) -> Result<Self, StoreError> {
+        use rusqlite::OpenFlags;
+        let name = path.display().to_string();
+        if !path.is_file() {
+            return Err(StoreError::Open(format!(
+                "{name}: no such file (is it the --db of `dispatch scheduler`?)"
+            )));
+        }
+        let connection = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| StoreError::Open(format!("{name}: {e}")))?;
+        connection
+            .execute_batch("PRAGMA busy_timeout = 5000;")
+            .map_err(|e| StoreError::Open(format!("{name}: {e}")))?;
+        let store = SqliteStore { connection };
+        let found = store
+            .schema_version()
+            .map_err(|e| StoreError::Open(format!("{name}: not a scheduler store ({e})")))?;
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::NewerSchema {
+                found,
+                known: SCHEMA_VERSION,
+            });
+        }
+        if found == 0 {
+            return Err(StoreError::Open(format!(
+                "{name}: the store has no runs table yet"
+            )));
+        }
+        Ok(store)
     }
 
     /// A store in memory (for tests: nothing survives).
@@ -206,6 +244,39 @@ impl Store for SqliteStore {
             .execute([as_i64(before_ms)])
             .map_err(io)
     }
+
+    fn list(&mut self, query: &RunQuery) -> Result<Vec<RunState>, StoreError> {
+        // Every filter is a column; an unset one matches all (`?n IS NULL`).
+        let mut select = self
+            .connection
+            .prepare_cached(
+                "SELECT state FROM runs \
+                 WHERE (?1 IS NULL OR done = ?1) \
+                   AND (?2 IS NULL OR (done = 1 AND status = ?2)) \
+                   AND (?3 IS NULL OR function = ?3) \
+                   AND (?4 IS NULL OR root = ?4) \
+                 ORDER BY created_ms DESC, id DESC LIMIT ?5",
+            )
+            .map_err(io)?;
+        let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
+        let rows = select
+            .query_map(
+                params![
+                    query.done,
+                    query.status.map(|s| s.number()),
+                    query.function,
+                    query.root,
+                    limit
+                ],
+                |row| row.get::<_, Vec<u8>>(0),
+            )
+            .map_err(io)?;
+        let mut runs = Vec::new();
+        for row in rows {
+            runs.push(decode(&row.map_err(io)?)?);
+        }
+        Ok(runs)
+    }
 }
 
 #[cfg(test)]
@@ -248,6 +319,82 @@ mod tests {
             store.get("a").unwrap().is_some(),
             "unfinished runs are never purged"
         );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn list_filters_and_orders_and_a_read_only_store_reads_what_was_committed() {
+        use crate::store::{MemoryStore, RunQuery};
+        use dispatch_core::status::Status;
+        let dir = std::env::temp_dir().join(format!("dispatch-sqlite-list-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.db");
+        let _ = std::fs::remove_file(&path);
+        let mut runs = Vec::new();
+        for (i, (function, status)) in [("f", 1), ("g", 1), ("f", 7), ("f", 0)].iter().enumerate() {
+            let mut r = run(&format!("r{i}"), *status != 0, 10);
+            r.function = (*function).into();
+            r.status = *status;
+            r.created_ms = i as u64;
+            if i == 3 {
+                r.root = "r2".into();
+                r.parent = "r2".into();
+            }
+            runs.push(r);
+        }
+        let mut writer = SqliteStore::open(&path).unwrap();
+        writer.commit(&runs).unwrap();
+        let mut memory = MemoryStore::default();
+        memory.commit(&runs).unwrap();
+        let mut reader = SqliteStore::open_read_only(&path).unwrap();
+        let ids = |store: &mut dyn Store, query: RunQuery| -> Vec<String> {
+            store
+                .list(&query)
+                .unwrap()
+                .into_iter()
+                .map(|r| r.id)
+                .collect()
+        };
+        let all = RunQuery {
+            limit: 10,
+            ..RunQuery::default()
+        };
+        for store in [&mut reader as &mut dyn Store, &mut memory] {
+            assert_eq!(ids(store, all.clone()), ["r3", "r2", "r1", "r0"]);
+            let query = RunQuery {
+                function: Some("f".into()),
+                done: Some(true),
+                ..all.clone()
+            };
+            assert_eq!(ids(store, query), ["r2", "r0"]);
+            let query = RunQuery {
+                status: Some(Status::from_number(7).unwrap()),
+                ..all.clone()
+            };
+            assert_eq!(ids(store, query), ["r2"]);
+            let query = RunQuery {
+                root: Some("r2".into()),
+                ..all.clone()
+            };
+            assert_eq!(ids(store, query), ["r3", "r2"]);
+            let query = RunQuery {
+                done: Some(false),
+                ..all.clone()
+            };
+            assert_eq!(ids(store, query), ["r3"]);
+            let query = RunQuery {
+                limit: 1,
+                ..all.clone()
+            };
+            assert_eq!(ids(store, query), ["r3"]);
+        }
+        // The reader sees later commits, and cannot write.
+        writer.commit(&[run("late", true, 5)]).unwrap();
+        assert!(reader.get("late").unwrap().is_some());
+        assert!(reader.commit(&[run("no", true, 5)]).is_err());
+        let error = SqliteStore::open_read_only(&dir.join("absent.db")).unwrap_err();
+        assert!(error.to_string().contains("no such file"), "{error}");
+        assert!(!dir.join("absent.db").exists());
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -53,8 +53,36 @@ impl fmt::Display for StoreError {
 
 impl core::error::Error for StoreError {}
 
+/// Which runs [`Store::list`] returns: every field set must match; newest
+/// (by creation) first, at most `limit`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunQuery {
+    /// Finished runs only (`Some(true)`) or unfinished ones only.
+    pub done: Option<bool>,
+    /// Finished runs with this outcome status only.
+    pub status: Option<Status>,
+    /// Runs whose (last) function is this one only.
+    pub function: Option<String>,
+    /// The runs of this tree only (its root included).
+    pub root: Option<String>,
+    /// The most runs returned (0: none).
+    pub limit: usize,
+}
+
+impl RunQuery {
+    /// Whether `run` matches (the limit aside).
+    pub fn matches(&self, run: &RunState) -> bool {
+        self.done.is_none_or(|done| run.is_done() == done)
+            && self
+                .status
+                .is_none_or(|status| run.outcome_status() == Some(status))
+            && self.function.as_ref().is_none_or(|f| *f == run.function)
+            && self.root.as_ref().is_none_or(|r| *r == run.root)
+    }
+}
+
 /// Where the scheduler keeps its runs. Small on purpose: every backend
-/// (memory, SQLite, later PostgreSQL) implements these four calls.
+/// (memory, SQLite, later PostgreSQL) implements these five calls.
 pub trait Store: Send {
     /// Makes every state in `changes` durable (inserted or replaced by id),
     /// all or none: when it returns `Ok`, they survive a crash.
@@ -66,6 +94,8 @@ pub trait Store: Send {
     /// Deletes the runs finished before `before_ms` (ms since the epoch);
     /// returns how many.
     fn purge(&mut self, before_ms: u64) -> Result<usize, StoreError>;
+    /// The runs matching `query` (for operators: `dispatch runs`).
+    fn list(&mut self, query: &RunQuery) -> Result<Vec<RunState>, StoreError>;
 }
 
 /// Runs in memory: nothing survives the process (the tests' and the
@@ -101,6 +131,18 @@ impl Store for MemoryStore {
         self.runs
             .retain(|_, run| !(run.is_done() && run.finished_ms < before_ms));
         Ok(before - self.runs.len())
+    }
+
+    fn list(&mut self, query: &RunQuery) -> Result<Vec<RunState>, StoreError> {
+        let mut runs: Vec<RunState> = self
+            .runs
+            .values()
+            .filter(|run| query.matches(run))
+            .cloned()
+            .collect();
+        runs.sort_by(|a, b| b.created_ms.cmp(&a.created_ms).then(b.id.cmp(&a.id)));
+        runs.truncate(query.limit);
+        Ok(runs)
     }
 }
 

@@ -770,4 +770,41 @@ fn origins_ignore_case_paths_credentials_and_default_ports() {
         origin("http://h.test:8080/x"),
         origin("http://h.test:8080/y")
     );
+
+#[test]
+fn every_attempt_is_recorded_and_the_history_is_bounded() {
+    let mut cfg = config();
+    cfg.default_expiration = Duration::from_secs(100_000);
+    cfg.backoff.max = Duration::from_millis(100);
+    let mut m = Machine::new(cfg, 5);
+    let id = m.dispatch(T0, vec![call("f")]).remove(0);
+    let mut now = T0;
+    let total = MAX_HISTORY as u32 + 20;
+    for attempt in 1..=total {
+        let send = sends(&mut m).remove(0);
+        assert_eq!(send.attempt, attempt);
+        let answer = if attempt == total {
+            Ok(exit(Status::Ok, None))
+        } else {
+            Err(failure(Status::TemporaryError))
+        };
+        m.handle_answer(now + 7, &id, send.attempt, answer);
+        now = m.poll_timeout().unwrap_or(now + 7).max(now + 7);
+        m.handle_timeout(now);
+    }
+    let done = m.take_changes().into_iter().find(|r| r.id == id).unwrap();
+    assert!(done.is_done());
+    assert_eq!(done.attempts, total);
+    assert_eq!(done.history.len(), MAX_HISTORY, "only the latest are kept");
+    let last = done.history.last().unwrap();
+    assert_eq!(last.attempt, total);
+    assert_eq!(last.status, Status::Ok.number());
+    assert_eq!(last.next, "exit");
+    assert_eq!(last.duration_ms, 7);
+    let before = &done.history[MAX_HISTORY - 2];
+    assert_eq!(before.attempt, total - 1);
+    assert_eq!(before.next, "retry");
+    assert_eq!(before.status, Status::TemporaryError.number());
+    assert!(before.error.contains("down"), "{}", before.error);
+    assert_eq!(done.history[0].attempt, total - MAX_HISTORY as u32 + 1);
 }

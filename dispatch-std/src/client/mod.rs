@@ -234,11 +234,16 @@ fn default_http_client() -> Result<reqwest::Client, ConfigError> {
 /// process installed another, HTTP/1.1 and HTTP/2, no redirects, and a
 /// `User-Agent` of `product/version`.
 pub fn http_client(product: &str) -> Result<reqwest::Client, reqwest::Error> {
+    http_client_builder(product).build()
+}
+
+/// The builder [`http_client`] builds, for a caller that adds settings of
+/// its own (the scheduler installs its DNS resolver).
+pub fn http_client_builder(product: &str) -> reqwest::ClientBuilder {
     ensure_crypto_provider();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(format!("{product}/{}", env!("CARGO_PKG_VERSION")))
-        .build()
 }
 
 /// Installs rustls's ring provider as the process default, unless one is

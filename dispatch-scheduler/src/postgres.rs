@@ -1,0 +1,334 @@
+//! The PostgreSQL store (feature `postgres`): runs in one database, for a
+//! scheduler that should not keep its state on its own machine.
+//!
+//! The table and the schema's versions are those of the SQLite store (the
+//! [steps](crate::migrations) are shared; only column types differ). Each
+//! [`Store::commit`] is one transaction; with the server's defaults
+//! (`fsync = on`, `synchronous_commit = on`) a committed batch survives a
+//! crash of the scheduler and of the server. Opening applies the migrations
+//! the database lacks under an advisory lock (several processes may open the
+//! same database at once) and refuses a database of a newer schema.
+//!
+//! The connection is plain TCP or a Unix socket, without TLS: meant for a
+//! server on loopback or a private network.
+//!
+//! ```no_run
+//! use dispatch_scheduler::{PostgresStore, Scheduler, SchedulerConfig};
+//!
+//! let store = PostgresStore::open("postgres://dispatch@127.0.0.1/dispatch")?;
+//! let scheduler = Scheduler::with_store(SchedulerConfig::new(), Box::new(store))?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use core::fmt;
+use core::time::Duration;
+use std::collections::HashMap;
+
+use postgres::{Client, NoTls};
+use prost::Message as _;
+
+use crate::machine::RunState;
+use crate::migrations;
+use crate::store::{Store, StoreError};
+
+/// Rows written by one statement of a commit (a larger batch takes several
+/// statements, still in one transaction).
+const ROWS_PER_STATEMENT: usize = 1000;
+
+/// How long connecting may take unless the URL says (`connect_timeout`,
+/// in seconds).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The advisory lock that serializes migrations between processes
+/// (`pg_advisory_xact_lock`; any constant unlikely to clash).
+const MIGRATION_LOCK: i64 = 0x6469_7370_6174_6368; // "dispatch"
+
+/// Runs in a PostgreSQL database; see the [module](self).
+pub struct PostgresStore {
+    /// Always `Some` but in `drop` (closing it blocks, so off the runtime too).
+    client: Option<Client>,
+    config: postgres::Config,
+    /// The URL without its password, for messages.
+    name: String,
+}
+
+impl fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `url` with the password of its user info replaced by `***`.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((user_info, host)) => match user_info.split_once(':') {
+            Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+/// What a PostgreSQL error says: the server's message when it sent one.
+fn describe(error: &postgres::Error) -> String {
+    if let Some(db) = error.as_db_error() {
+        return format!("{}: {}", db.severity(), db.message());
+    }
+    match core::error::Error::source(error) {
+        Some(source) => format!("{error}: {source}"),
+        None => error.to_string(),
+    }
+}
+
+fn io(error: postgres::Error) -> StoreError {
+    StoreError::Io(describe(&error))
+}
+
+/// The run in the first column of `row`.
+fn decode(row: &postgres::Row) -> Result<RunState, StoreError> {
+    let bytes: &[u8] = row
+        .try_get(0)
+        .map_err(|e| StoreError::Corrupt(describe(&e)))?;
+    RunState::decode(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// The integer in the first column of `row`.
+fn first_i32(row: &postgres::Row) -> Result<i32, StoreError> {
+    row.try_get(0)
+        .map_err(|e| StoreError::Corrupt(describe(&e)))
+}
+
+fn as_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Runs `f` on a thread of its own. The client blocks on a runtime of its
+/// own, which tokio forbids on a thread that drives async tasks (the
+/// scheduler reads its unfinished runs from one); a fresh thread is never
+/// one.
+fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> Result<T, StoreError> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(f)
+            .join()
+            .map_err(|_| StoreError::Io("the store's thread panicked".into()))
+    })
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://user[:password]@host[:port]/database`,
+    /// with the parameters libpq's URLs take), applies the migrations it
+    /// lacks and refuses one of a newer schema.
+    pub fn open(url: &str) -> Result<Self, StoreError> {
+        let name = redact(url);
+        let mut config: postgres::Config = url
+            .parse()
+            .map_err(|e: postgres::Error| StoreError::Open(format!("{name}: {}", describe(&e))))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        let client = off_runtime(|| config.connect(NoTls))?
+            .map_err(|e| StoreError::Open(format!("{name}: {}", describe(&e))))?;
+        let mut store = PostgresStore {
+            client: Some(client),
+            config,
+            name,
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// The database's schema version (0 for an empty one).
+    pub fn schema_version(&mut self) -> Result<u32, StoreError> {
+        let client = self.client()?;
+        off_runtime(|| {
+            let row = client
+                .query_one(
+                    "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+                    &[],
+                )
+                .map_err(io)?;
+            Ok(u32::try_from(first_i32(&row)?).unwrap_or(0))
+        })?
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let name = self.name.clone();
+        let open = move |e: postgres::Error| StoreError::Open(format!("{name}: {}", describe(&e)));
+        let client = self.client()?;
+        off_runtime(|| {
+            let mut transaction = client.transaction().map_err(open.clone())?;
+            transaction
+                .execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+                .map_err(open.clone())?;
+            transaction
+                .batch_execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations (
+                         version     INTEGER PRIMARY KEY NOT NULL,
+                         description TEXT NOT NULL,
+                         applied_ms  BIGINT NOT NULL
+                     )",
+                )
+                .map_err(open.clone())?;
+            let found = first_i32(
+                &transaction
+                    .query_one(
+                        "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+                        &[],
+                    )
+                    .map_err(open.clone())?,
+            )?;
+            let now = as_i64(crate::driver::now_ms());
+            for (version, step) in migrations::pending(u32::try_from(found).unwrap_or(0))? {
+                transaction.batch_execute(step.postgres).map_err(|e| {
+                    StoreError::Open(format!("migration {version} failed: {}", describe(&e)))
+                })?;
+                transaction
+                    .execute(
+                        "INSERT INTO schema_migrations (version, description, applied_ms) \
+                         VALUES ($1, $2, $3)",
+                        &[
+                            &i32::try_from(version).unwrap_or(i32::MAX),
+                            &step.description,
+                            &now,
+                        ],
+                    )
+                    .map_err(open.clone())?;
+            }
+            transaction.commit().map_err(open)
+        })?
+    }
+
+    /// The client, connected again first if the connection was lost (every
+    /// write is an idempotent upsert or delete, so a call that failed with
+    /// the connection may simply be made again).
+    fn client(&mut self) -> Result<&mut Client, StoreError> {
+        let lost = self.client.as_ref().is_none_or(Client::is_closed);
+        if lost {
+            let config = &self.config;
+            let name = &self.name;
+            let client = off_runtime(|| config.connect(NoTls))?
+                .map_err(|e| StoreError::Io(format!("{name}: reconnecting: {}", describe(&e))))?;
+            self.client = Some(client);
+        }
+        self.client
+            .as_mut()
+            .ok_or_else(|| StoreError::Io(format!("{}: not connected", self.name)))
+    }
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            let _ = off_runtime(move || drop(client));
+        }
+    }
+}
+
+impl Store for PostgresStore {
+    fn commit(&mut self, changes: &[RunState]) -> Result<(), StoreError> {
+        // The last state of each run wins, as with the other stores (one
+        // statement may not change a row twice).
+        let mut last: HashMap<&str, &RunState> = HashMap::with_capacity(changes.len());
+        for run in changes {
+            last.insert(&run.id, run);
+        }
+        let runs: Vec<&RunState> = last.into_values().collect();
+        let client = self.client()?;
+        off_runtime(|| {
+            let mut transaction = client.transaction().map_err(io)?;
+            let upsert = transaction
+                .prepare(
+                    "INSERT INTO runs \
+                     (id, parent, root, function, done, status, created_ms, finished_ms, state) \
+                     SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], \
+                                          $5::boolean[], $6::integer[], $7::bigint[], \
+                                          $8::bigint[], $9::bytea[]) \
+                     ON CONFLICT (id) DO UPDATE SET \
+                     parent = EXCLUDED.parent, root = EXCLUDED.root, \
+                     function = EXCLUDED.function, done = EXCLUDED.done, \
+                     status = EXCLUDED.status, created_ms = EXCLUDED.created_ms, \
+                     finished_ms = EXCLUDED.finished_ms, state = EXCLUDED.state",
+                )
+                .map_err(io)?;
+            for chunk in runs.chunks(ROWS_PER_STATEMENT) {
+                let ids: Vec<&str> = chunk.iter().map(|r| r.id.as_str()).collect();
+                let parents: Vec<&str> = chunk.iter().map(|r| r.parent.as_str()).collect();
+                let roots: Vec<&str> = chunk.iter().map(|r| r.root.as_str()).collect();
+                let functions: Vec<&str> = chunk.iter().map(|r| r.function.as_str()).collect();
+                let done: Vec<bool> = chunk.iter().map(|r| r.is_done()).collect();
+                let statuses: Vec<i32> = chunk.iter().map(|r| r.status).collect();
+                let created: Vec<i64> = chunk.iter().map(|r| as_i64(r.created_ms)).collect();
+                let finished: Vec<i64> = chunk.iter().map(|r| as_i64(r.finished_ms)).collect();
+                let states: Vec<Vec<u8>> = chunk.iter().map(|r| r.encode_to_vec()).collect();
+                transaction
+                    .execute(
+                        &upsert,
+                        &[
+                            &ids, &parents, &roots, &functions, &done, &statuses, &created,
+                            &finished, &states,
+                        ],
+                    )
+                    .map_err(io)?;
+            }
+            transaction.commit().map_err(io)
+        })?
+    }
+
+    fn unfinished(&mut self) -> Result<Vec<RunState>, StoreError> {
+        let client = self.client()?;
+        off_runtime(|| {
+            let rows = client
+                .query("SELECT state FROM runs WHERE NOT done", &[])
+                .map_err(io)?;
+            rows.iter().map(decode).collect()
+        })?
+    }
+
+    fn get(&mut self, id: &str) -> Result<Option<RunState>, StoreError> {
+        let client = self.client()?;
+        off_runtime(|| {
+            let row = client
+                .query_opt("SELECT state FROM runs WHERE id = $1", &[&id])
+                .map_err(io)?;
+            row.as_ref().map(decode).transpose()
+        })?
+    }
+
+    fn purge(&mut self, before_ms: u64) -> Result<usize, StoreError> {
+        let client = self.client()?;
+        off_runtime(|| {
+            let purged = client
+                .execute(
+                    "DELETE FROM runs WHERE done AND finished_ms < $1",
+                    &[&as_i64(before_ms)],
+                )
+                .map_err(io)?;
+            Ok(usize::try_from(purged).unwrap_or(usize::MAX))
+        })?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_is_shown_without_its_password() {
+        assert_eq!(
+            redact("postgres://me:s3cret@db:5432/runs?sslmode=disable"),
+            "postgres://me:***@db:5432/runs?sslmode=disable"
+        );
+        assert_eq!(redact("postgres://me@db/runs"), "postgres://me@db/runs");
+        assert_eq!(redact("postgresql://db/runs"), "postgresql://db/runs");
+        assert!(crate::is_postgres_url("postgresql://db/runs"));
+        assert!(!crate::is_postgres_url("dispatch-scheduler.db"));
+    }
+}

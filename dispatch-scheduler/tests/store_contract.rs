@@ -1,0 +1,509 @@
+//! The `Store` trait's contract, one suite run against every store: the
+//! memory store, SQLite, and PostgreSQL.
+//!
+//! The PostgreSQL half needs a server: `DISPATCH_TEST_POSTGRES_URL`
+//! (`postgres://user@host:port/database`, a role that may create databases)
+//! names it, and each test makes a database of its own there and drops it
+//! after. Without the variable, or without the crate's `postgres` feature,
+//! each PostgreSQL test prints a `SKIP` line saying why (on stderr, past the
+//! test harness's capture) and does nothing. `scripts/ci/postgres` starts a
+//! throwaway server and runs this file with the variable set.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use dispatch_core::proto::sdk::v1 as pb;
+use dispatch_scheduler::machine::{Phase, RunState};
+use dispatch_scheduler::{MemoryStore, SCHEMA_VERSION, SqliteStore, Store, StoreError};
+
+/// The environment variable naming the PostgreSQL server.
+const POSTGRES_URL_VAR: &str = "DISPATCH_TEST_POSTGRES_URL";
+
+/// A store under test, and the means to open it again on the same data.
+trait Backend {
+    /// The store, opened for the first time.
+    fn open(&mut self) -> Box<dyn Store>;
+    /// The store opened again on the same data (`None`: it keeps nothing).
+    fn reopen(&mut self) -> Option<Box<dyn Store>>;
+}
+
+struct Memory;
+
+impl Backend for Memory {
+    fn open(&mut self) -> Box<dyn Store> {
+        Box::new(MemoryStore::default())
+    }
+
+    fn reopen(&mut self) -> Option<Box<dyn Store>> {
+        None
+    }
+}
+
+/// A SQLite file in a directory of its own, removed when dropped.
+struct Sqlite {
+    dir: PathBuf,
+}
+
+impl Sqlite {
+    fn new(test: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "dispatch-store-contract-{test}-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Sqlite { dir }
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.join("runs.db")
+    }
+}
+
+impl Drop for Sqlite {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Backend for Sqlite {
+    fn open(&mut self) -> Box<dyn Store> {
+        Box::new(SqliteStore::open(&self.path()).unwrap())
+    }
+
+    fn reopen(&mut self) -> Option<Box<dyn Store>> {
+        Some(self.open())
+    }
+}
+
+/// Says, past the harness's capture, that a test did not run and why.
+fn skip(test: &str, why: &str) {
+    let _ = writeln!(std::io::stderr(), "SKIP store_contract {test}: {why}");
+}
+
+#[cfg(feature = "postgres")]
+mod pg {
+    use super::*;
+    use core::sync::atomic::{AtomicUsize, Ordering};
+    use dispatch_scheduler::PostgresStore;
+
+    /// A database of its own on the test server, dropped when this is.
+    pub(super) struct Postgres {
+        admin: String,
+        database: String,
+        pub(super) url: String,
+    }
+
+    /// `url` with its database replaced by `database`.
+    fn with_database(url: &str, database: &str) -> String {
+        let (scheme, rest) = url.split_once("://").unwrap();
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(authority_end);
+        let query = tail.find('?').map_or("", |at| &tail[at..]);
+        format!("{scheme}://{authority}/{database}{query}")
+    }
+
+    impl Postgres {
+        /// A fresh database for `test`, or `None` (with a SKIP line) when
+        /// no server is configured.
+        pub(super) fn new(test: &str) -> Option<Self> {
+            let Ok(admin) = std::env::var(POSTGRES_URL_VAR) else {
+                skip(
+                    &format!("postgres::{test}"),
+                    &format!("{POSTGRES_URL_VAR} is not set (scripts/ci/postgres sets it)"),
+                );
+                return None;
+            };
+            // Short (PostgreSQL cuts names at 63 bytes) and unique per test.
+            static NEXT: AtomicUsize = AtomicUsize::new(0);
+            let database = format!(
+                "dispatch_contract_{}_{}",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            );
+            let mut client = ::postgres::Client::connect(&admin, ::postgres::NoTls)
+                .unwrap_or_else(|e| panic!("{POSTGRES_URL_VAR}: cannot connect: {e}"));
+            client
+                .batch_execute(&format!("DROP DATABASE IF EXISTS {database}"))
+                .unwrap();
+            // One statement per call: neither may run in a transaction.
+            client
+                .batch_execute(&format!("CREATE DATABASE {database}"))
+                .unwrap();
+            let url = with_database(&admin, &database);
+            Some(Postgres {
+                admin,
+                database,
+                url,
+            })
+        }
+
+        /// A client of the test's own database.
+        pub(super) fn client(&self) -> ::postgres::Client {
+            ::postgres::Client::connect(&self.url, ::postgres::NoTls).unwrap()
+        }
+    }
+
+    impl Drop for Postgres {
+        fn drop(&mut self) {
+            if let Ok(mut client) = ::postgres::Client::connect(&self.admin, ::postgres::NoTls) {
+                let _ = client.batch_execute(&format!(
+                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                    self.database
+                ));
+            }
+        }
+    }
+
+    impl Backend for Postgres {
+        fn open(&mut self) -> Box<dyn Store> {
+            Box::new(PostgresStore::open(&self.url).unwrap())
+        }
+
+        fn reopen(&mut self) -> Option<Box<dyn Store>> {
+            Some(self.open())
+        }
+    }
+
+    #[test]
+    fn a_url_without_a_server_fails_to_open_naming_it_without_its_password() {
+        let error = PostgresStore::open("postgres://me:s3cret@127.0.0.1:1/none").unwrap_err();
+        let message = error.to_string();
+        assert!(matches!(error, StoreError::Open(_)), "{message}");
+        assert!(
+            message.contains("postgres://me:***@127.0.0.1:1/none"),
+            "{message}"
+        );
+        assert!(!message.contains("s3cret"), "{message}");
+    }
+
+    #[test]
+    fn migrations_are_recorded_once_even_when_processes_open_at_once() {
+        let Some(db) = Postgres::new("migrations_at_once") else {
+            return;
+        };
+        let url = db.url.clone();
+        let openers: Vec<_> = (0..4)
+            .map(|_| {
+                let url = url.clone();
+                std::thread::spawn(move || PostgresStore::open(&url).map(|_| ()))
+            })
+            .collect();
+        for opener in openers {
+            opener.join().unwrap().unwrap();
+        }
+        let mut store = PostgresStore::open(&url).unwrap();
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        let rows = db
+            .client()
+            .query(
+                "SELECT version FROM schema_migrations ORDER BY version",
+                &[],
+            )
+            .unwrap();
+        let versions: Vec<i32> = rows.iter().map(|r| r.get(0)).collect();
+        assert_eq!(
+            versions,
+            (1..=SCHEMA_VERSION as i32).collect::<Vec<_>>(),
+            "one row per step"
+        );
+    }
+
+    #[test]
+    fn postgres_and_sqlite_record_the_same_steps() {
+        let Some(db) = Postgres::new("same_steps") else {
+            return;
+        };
+        drop(PostgresStore::open(&db.url).unwrap());
+        let from_postgres: Vec<(i32, String)> = db
+            .client()
+            .query(
+                "SELECT version, description FROM schema_migrations ORDER BY version",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        let sqlite = Sqlite::new("same_steps");
+        drop(SqliteStore::open(&sqlite.path()).unwrap());
+        let connection = rusqlite::Connection::open(sqlite.path()).unwrap();
+        let mut query = connection
+            .prepare("SELECT version, description FROM schema_migrations ORDER BY version")
+            .unwrap();
+        let from_sqlite: Vec<(i32, String)> = query
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(from_postgres, from_sqlite);
+        assert_eq!(from_postgres.len(), SCHEMA_VERSION as usize);
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_naming_its_version_and_left_alone() {
+        let Some(db) = Postgres::new("newer_schema") else {
+            return;
+        };
+        let mut store = PostgresStore::open(&db.url).unwrap();
+        store.commit(&[run("a", false, 0)]).unwrap();
+        drop(store);
+        let future = SCHEMA_VERSION as i32 + 1;
+        db.client()
+            .execute(
+                "INSERT INTO schema_migrations VALUES ($1, 'from the future', 0)",
+                &[&future],
+            )
+            .unwrap();
+        let error = PostgresStore::open(&db.url).unwrap_err();
+        assert!(
+            matches!(error, StoreError::NewerSchema { found, known }
+                if found == future as u32 && known == SCHEMA_VERSION),
+            "{error}"
+        );
+        let message = error.to_string();
+        assert!(
+            message.contains(&format!("version {future}, newer than this program knows")),
+            "{message}"
+        );
+        let runs: i64 = db
+            .client()
+            .query_one("SELECT COUNT(*) FROM runs", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(runs, 1, "the refused database is not changed");
+    }
+}
+
+#[cfg(feature = "postgres")]
+use pg::Postgres;
+
+#[cfg(not(feature = "postgres"))]
+#[test]
+fn postgres_schema_checks() {
+    skip(
+        "pg::* (migrations at once, same steps as SQLite, newer schema, URL redaction)",
+        "dispatch-scheduler was built without its `postgres` feature",
+    );
+}
+
+#[test]
+fn sqlite_a_newer_schema_is_refused_naming_its_version_and_left_alone() {
+    let sqlite = Sqlite::new("newer_schema");
+    let mut store = SqliteStore::open(&sqlite.path()).unwrap();
+    store.commit(&[run("a", false, 0)]).unwrap();
+    drop(store);
+    let future = i64::from(SCHEMA_VERSION) + 1;
+    let connection = rusqlite::Connection::open(sqlite.path()).unwrap();
+    connection
+        .execute(
+            "INSERT INTO schema_migrations VALUES (?1, 'from the future', 0)",
+            [future],
+        )
+        .unwrap();
+    let error = SqliteStore::open(&sqlite.path()).unwrap_err();
+    assert!(
+        matches!(error, StoreError::NewerSchema { found, known }
+            if i64::from(found) == future && known == SCHEMA_VERSION),
+        "{error}"
+    );
+    assert!(
+        error
+            .to_string()
+            .contains(&format!("version {future}, newer than this program knows")),
+        "{error}"
+    );
+    let runs: i64 = connection
+        .query_row("SELECT COUNT(*) FROM runs", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(runs, 1, "the refused file is not changed");
+}
+
+// ---- the contract: each check runs on every backend ----
+
+fn run(id: &str, done: bool, finished_ms: u64) -> RunState {
+    RunState {
+        id: id.into(),
+        root: id.into(),
+        function: "f".into(),
+        endpoint: "http://127.0.0.1:1".into(),
+        phase: if done { Phase::Done } else { Phase::Pending } as i32,
+        finished_ms,
+        ..Default::default()
+    }
+}
+
+fn sorted(mut runs: Vec<RunState>) -> Vec<RunState> {
+    runs.sort_by(|a, b| a.id.cmp(&b.id));
+    runs
+}
+
+fn committed_runs_are_got_back_as_they_were(backend: &mut dyn Backend) {
+    let mut store = backend.open();
+    let full = RunState {
+        id: "full".into(),
+        parent: "p".into(),
+        root: "r".into(),
+        correlation_id: u64::MAX,
+        function: "a function with ünïcode".into(),
+        endpoint: "http://127.0.0.1:1/x".into(),
+        created_ms: 1_700_000_000_000,
+        expires_ms: u64::MAX,
+        input: Some(prost_types::Any {
+            type_url: "type.googleapis.com/google.protobuf.BytesValue".into(),
+            value: vec![0, 1, 2, 255],
+        }),
+        step_attempts: 3,
+        attempts: 7,
+        phase: Phase::Polling as i32,
+        wake_ms: 42,
+        outstanding: 2,
+        ready: vec![pb::CallResult {
+            correlation_id: 9,
+            dispatch_id: "child".into(),
+            ..Default::default()
+        }],
+        last_failure: "UNAVAILABLE".into(),
+        ..Default::default()
+    };
+    store.commit(&[full.clone(), run("b", true, 5)]).unwrap();
+    assert_eq!(store.get("full").unwrap(), Some(full.clone()));
+    assert_eq!(store.get("b").unwrap(), Some(run("b", true, 5)));
+    assert_eq!(store.get("nobody").unwrap(), None);
+    if let Some(mut store) = backend.reopen() {
+        assert_eq!(store.get("full").unwrap(), Some(full), "durable");
+        assert_eq!(store.get("b").unwrap(), Some(run("b", true, 5)));
+    }
+}
+
+fn a_commit_replaces_by_id_and_the_last_state_in_a_batch_wins(backend: &mut dyn Backend) {
+    let mut store = backend.open();
+    store.commit(&[run("a", false, 0)]).unwrap();
+    let mut later = run("a", false, 0);
+    later.attempts = 1;
+    let mut last = run("a", false, 0);
+    last.attempts = 2;
+    store
+        .commit(&[later, run("b", false, 0), last.clone()])
+        .unwrap();
+    assert_eq!(store.get("a").unwrap(), Some(last.clone()));
+    assert_eq!(
+        sorted(store.unfinished().unwrap()),
+        vec![last, run("b", false, 0)]
+    );
+    store.commit(&[]).unwrap();
+    assert_eq!(
+        store.unfinished().unwrap().len(),
+        2,
+        "an empty commit changes nothing"
+    );
+}
+
+fn unfinished_is_every_run_without_an_outcome(backend: &mut dyn Backend) {
+    let mut store = backend.open();
+    assert_eq!(store.unfinished().unwrap(), vec![]);
+    let mut in_flight = run("c", false, 0);
+    in_flight.phase = Phase::InFlight as i32;
+    let mut polling = run("d", false, 0);
+    polling.phase = Phase::Polling as i32;
+    store
+        .commit(&[
+            run("a", false, 0),
+            run("b", true, 1),
+            in_flight.clone(),
+            polling.clone(),
+        ])
+        .unwrap();
+    let expected = vec![run("a", false, 0), in_flight.clone(), polling.clone()];
+    assert_eq!(sorted(store.unfinished().unwrap()), expected);
+    store.commit(&[run("a", true, 2)]).unwrap();
+    assert_eq!(
+        sorted(store.unfinished().unwrap()),
+        vec![in_flight.clone(), polling.clone()],
+        "a run that finishes leaves the unfinished ones"
+    );
+    if let Some(mut store) = backend.reopen() {
+        assert_eq!(
+            sorted(store.unfinished().unwrap()),
+            vec![in_flight, polling],
+            "what a restart resumes"
+        );
+    }
+}
+
+fn purge_deletes_only_runs_finished_before_the_time(backend: &mut dyn Backend) {
+    let mut store = backend.open();
+    store
+        .commit(&[
+            run("old", true, 10),
+            run("edge", true, 50),
+            run("new", true, 99),
+            run("open", false, 0),
+        ])
+        .unwrap();
+    assert_eq!(store.purge(50).unwrap(), 1);
+    assert_eq!(store.get("old").unwrap(), None);
+    assert!(
+        store.get("edge").unwrap().is_some(),
+        "finished at 50, not before"
+    );
+    assert!(store.get("new").unwrap().is_some());
+    assert_eq!(store.purge(u64::MAX).unwrap(), 2);
+    assert_eq!(
+        store.unfinished().unwrap(),
+        vec![run("open", false, 0)],
+        "unfinished runs are never purged"
+    );
+    assert_eq!(store.purge(u64::MAX).unwrap(), 0);
+    if let Some(mut store) = backend.reopen() {
+        assert_eq!(store.get("new").unwrap(), None, "the purge is durable");
+    }
+}
+
+fn a_large_batch_is_one_commit(backend: &mut dyn Backend) {
+    let mut store = backend.open();
+    // More than the driver's batch (4096) and than any store's statement.
+    let runs: Vec<RunState> = (0..5000)
+        .map(|i| run(&format!("run-{i:05}"), i % 2 == 0, i))
+        .collect();
+    store.commit(&runs).unwrap();
+    let unfinished = sorted(store.unfinished().unwrap());
+    assert_eq!(unfinished.len(), 2500);
+    assert_eq!(unfinished.first().unwrap().id, "run-00001");
+    assert_eq!(store.get("run-04998").unwrap(), Some(runs[4998].clone()));
+    assert_eq!(store.purge(1000).unwrap(), 500);
+}
+
+/// One `#[test]` per check and backend: `memory::name`, `sqlite::name`,
+/// `postgres::name`.
+macro_rules! contract {
+    ($($check:ident),* $(,)?) => {
+        mod memory {
+            $(#[test] fn $check() { super::$check(&mut super::Memory); })*
+        }
+        mod sqlite {
+            $(#[test] fn $check() { super::$check(&mut super::Sqlite::new(stringify!($check))); })*
+        }
+        mod postgres {
+            $(#[test] fn $check() {
+                #[cfg(feature = "postgres")]
+                if let Some(mut db) = super::Postgres::new(stringify!($check)) {
+                    super::$check(&mut db);
+                }
+                #[cfg(not(feature = "postgres"))]
+                super::skip(
+                    concat!("postgres::", stringify!($check)),
+                    "dispatch-scheduler was built without its `postgres` feature",
+                );
+            })*
+        }
+    };
+}
+
+contract!(
+    committed_runs_are_got_back_as_they_were,
+    a_commit_replaces_by_id_and_the_last_state_in_a_batch_wins,
+    unfinished_is_every_run_without_an_outcome,
+    purge_deletes_only_runs_finished_before_the_time,
+    a_large_batch_is_one_commit,
+);

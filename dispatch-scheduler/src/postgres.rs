@@ -224,6 +224,32 @@ impl PostgresStore {
     }
 }
 
+impl PostgresStore {
+    /// Runs `f` with the client, off the runtime; when it fails because the
+    /// connection was lost (the server restarted, the connection was cut),
+    /// connects again and runs it once more. Every call is safe to repeat:
+    /// the writes are upserts and deletes, and a commit whose outcome was
+    /// lost with the connection writes the same states again.
+    fn call<T: Send>(
+        &mut self,
+        f: impl Fn(&mut Client) -> Result<T, StoreError> + Sync,
+    ) -> Result<T, StoreError> {
+        let client = self.client()?;
+        match off_runtime(|| f(client))? {
+            Err(error) if self.client.as_ref().is_some_and(Client::is_closed) => {
+                tracing::warn!(
+                    target: "dispatch::scheduler",
+                    %error,
+                    "the PostgreSQL connection was lost: connecting again"
+                );
+                let client = self.client()?;
+                off_runtime(|| f(client))?
+            }
+            done => done,
+        }
+    }
+}
+
 impl Drop for PostgresStore {
     fn drop(&mut self) {
         if let Some(client) = self.client.take() {
@@ -241,8 +267,7 @@ impl Store for PostgresStore {
             last.insert(&run.id, run);
         }
         let runs: Vec<&RunState> = last.into_values().collect();
-        let client = self.client()?;
-        off_runtime(|| {
+        self.call(|client| {
             let mut transaction = client.transaction().map_err(io)?;
             let upsert = transaction
                 .prepare(
@@ -279,32 +304,29 @@ impl Store for PostgresStore {
                     .map_err(io)?;
             }
             transaction.commit().map_err(io)
-        })?
+        })
     }
 
     fn unfinished(&mut self) -> Result<Vec<RunState>, StoreError> {
-        let client = self.client()?;
-        off_runtime(|| {
+        self.call(|client| {
             let rows = client
                 .query("SELECT state FROM runs WHERE NOT done", &[])
                 .map_err(io)?;
             rows.iter().map(decode).collect()
-        })?
+        })
     }
 
     fn get(&mut self, id: &str) -> Result<Option<RunState>, StoreError> {
-        let client = self.client()?;
-        off_runtime(|| {
+        self.call(|client| {
             let row = client
                 .query_opt("SELECT state FROM runs WHERE id = $1", &[&id])
                 .map_err(io)?;
             row.as_ref().map(decode).transpose()
-        })?
+        })
     }
 
     fn purge(&mut self, before_ms: u64) -> Result<usize, StoreError> {
-        let client = self.client()?;
-        off_runtime(|| {
+        self.call(|client| {
             let purged = client
                 .execute(
                     "DELETE FROM runs WHERE done AND finished_ms < $1",
@@ -312,7 +334,7 @@ impl Store for PostgresStore {
                 )
                 .map_err(io)?;
             Ok(usize::try_from(purged).unwrap_or(usize::MAX))
-        })?
+        })
     }
 }
 

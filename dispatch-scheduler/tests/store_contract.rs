@@ -178,6 +178,32 @@ mod pg {
     }
 
     #[test]
+    fn a_connection_the_server_cuts_is_made_again_and_the_call_repeated() {
+        let Some(db) = Postgres::new("reconnect") else {
+            return;
+        };
+        let mut store = PostgresStore::open(&db.url).unwrap();
+        store.commit(&[run("a", false, 0)]).unwrap();
+        for _ in 0..2 {
+            let cut: i64 = ::postgres::Client::connect(&db.admin, ::postgres::NoTls)
+                .unwrap()
+                .query_one(
+                    "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                     WHERE datname = $1 AND pid <> pg_backend_pid()",
+                    &[&db.database],
+                )
+                .unwrap()
+                .get(0);
+            assert_eq!(cut, 1, "the store's one connection");
+            store.commit(&[run("b", false, 0)]).unwrap();
+        }
+        assert_eq!(
+            sorted(store.unfinished().unwrap()),
+            vec![run("a", false, 0), run("b", false, 0)]
+        );
+    }
+
+    #[test]
     fn migrations_are_recorded_once_even_when_processes_open_at_once() {
         let Some(db) = Postgres::new("migrations_at_once") else {
             return;

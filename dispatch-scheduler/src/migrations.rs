@@ -25,9 +25,10 @@ pub(crate) struct Migration {
 }
 
 /// The steps, in order.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    description: "runs: one row per run, its state as a RunState message",
-    sqlite: "CREATE TABLE runs (
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        description: "runs: one row per run, its state as a RunState message",
+        sqlite: "CREATE TABLE runs (
          id          TEXT PRIMARY KEY NOT NULL,
          parent      TEXT NOT NULL,
          root        TEXT NOT NULL,
@@ -40,8 +41,8 @@ pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
      );
      CREATE INDEX runs_by_done ON runs (done, finished_ms);
      CREATE INDEX runs_by_root ON runs (root);",
-    // SQLite's INTEGER is 64 bits; PostgreSQL's is 32, hence BIGINT.
-    postgres: "CREATE TABLE runs (
+        // SQLite's INTEGER is 64 bits; PostgreSQL's is 32, hence BIGINT.
+        postgres: "CREATE TABLE runs (
          id          TEXT PRIMARY KEY NOT NULL,
          parent      TEXT NOT NULL,
          root        TEXT NOT NULL,
@@ -54,7 +55,19 @@ pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
      );
      CREATE INDEX runs_by_done ON runs (done, finished_ms);
      CREATE INDEX runs_by_root ON runs (root);",
-}];
+    },
+    Migration {
+        description: "runs: the lease of an unfinished run (its owner, and until when)",
+        // Unused by one process alone (SQLite): the leases of several
+        // scheduler processes sharing one PostgreSQL database.
+        sqlite: "ALTER TABLE runs ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+     ALTER TABLE runs ADD COLUMN lease_until_ms INTEGER NOT NULL DEFAULT 0;
+     CREATE INDEX runs_unfinished_by_lease ON runs (lease_until_ms) WHERE done = 0;",
+        postgres: "ALTER TABLE runs ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+     ALTER TABLE runs ADD COLUMN lease_until_ms BIGINT NOT NULL DEFAULT 0;
+     CREATE INDEX runs_unfinished_by_lease ON runs (lease_until_ms) WHERE NOT done;",
+    },
+];
 
 /// The newest schema version this program knows.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

@@ -250,6 +250,92 @@ impl PostgresStore {
     }
 }
 
+/// Leases: how several scheduler processes on one database will share the
+/// runs (issue 15; not yet used by the driver, which drives every
+/// unfinished run it finds, as with SQLite).
+///
+/// An unfinished run is held by at most one owner (a process's name) until
+/// its `lease_until_ms`. [`PostgresStore::claim`] takes runs whose lease
+/// has expired (or that never had one) with `FOR UPDATE SKIP LOCKED`, so
+/// that processes claiming at once get disjoint sets without waiting on
+/// each other; [`PostgresStore::renew`] extends what an owner still holds
+/// and tells it what it lost (a run whose lease expired and that another
+/// owner claimed); [`PostgresStore::release`] gives runs back at once (a
+/// clean shutdown). Ownership changes only through `claim`.
+impl PostgresStore {
+    /// Claims up to `limit` unfinished runs whose lease ended by `now_ms`
+    /// for `owner`, until `now_ms + lease_ms`; returns them (the ones held
+    /// longest past their lease first).
+    pub fn claim(
+        &mut self,
+        owner: &str,
+        now_ms: u64,
+        lease_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<RunState>, StoreError> {
+        let until = as_i64(now_ms.saturating_add(lease_ms));
+        let now = as_i64(now_ms);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.call(|client| {
+            let rows = client
+                .query(
+                    "UPDATE runs SET owner = $1, lease_until_ms = $2 \
+                     WHERE id IN (SELECT id FROM runs \
+                                  WHERE NOT done AND lease_until_ms <= $3 \
+                                  ORDER BY lease_until_ms, id LIMIT $4 \
+                                  FOR UPDATE SKIP LOCKED) \
+                     RETURNING state",
+                    &[&owner, &until, &now, &limit],
+                )
+                .map_err(io)?;
+            rows.iter().map(decode).collect()
+        })
+    }
+
+    /// Extends to `now_ms + lease_ms` the lease of every unfinished run
+    /// `owner` still holds (even past its lease, as long as no one claimed
+    /// it since); returns their ids. A run the owner drives that is not
+    /// among them was taken over: the owner must stop driving it.
+    pub fn renew(
+        &mut self,
+        owner: &str,
+        now_ms: u64,
+        lease_ms: u64,
+    ) -> Result<Vec<String>, StoreError> {
+        let until = as_i64(now_ms.saturating_add(lease_ms));
+        self.call(|client| {
+            let rows = client
+                .query(
+                    "UPDATE runs SET lease_until_ms = $2 \
+                     WHERE owner = $1 AND NOT done RETURNING id",
+                    &[&owner, &until],
+                )
+                .map_err(io)?;
+            rows.iter()
+                .map(|row| {
+                    row.try_get(0)
+                        .map_err(|e| StoreError::Corrupt(describe(&e)))
+                })
+                .collect()
+        })
+    }
+
+    /// Ends at once the leases `owner` holds (others may claim the runs
+    /// right away); returns how many.
+    pub fn release(&mut self, owner: &str) -> Result<usize, StoreError> {
+        self.call(|client| {
+            let released = client
+                .execute(
+                    "UPDATE runs SET owner = '', lease_until_ms = 0 \
+                     WHERE owner = $1 AND NOT done",
+                    &[&owner],
+                )
+                .map_err(io)?;
+            Ok(usize::try_from(released).unwrap_or(usize::MAX))
+        })
+    }
+}
+
 impl Drop for PostgresStore {
     fn drop(&mut self) {
         if let Some(client) = self.client.take() {

@@ -203,6 +203,149 @@ mod pg {
         );
     }
 
+    /// A store at `now` claiming for `owner` with 1 s leases.
+    fn claim(store: &mut PostgresStore, owner: &str, now: u64) -> Vec<String> {
+        let mut ids: Vec<String> = store
+            .claim(owner, now, 1000, 1000)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    #[test]
+    fn processes_claiming_at_once_get_disjoint_runs_and_every_unfinished_one() {
+        let Some(db) = Postgres::new("claim_at_once") else {
+            return;
+        };
+        let mut store = PostgresStore::open(&db.url).unwrap();
+        let runs: Vec<RunState> = (0..600)
+            .map(|i| run(&format!("r{i:03}"), i % 5 == 0, 1))
+            .collect();
+        store.commit(&runs).unwrap();
+        let claimers: Vec<_> = (0..3)
+            .map(|p| {
+                let url = db.url.clone();
+                std::thread::spawn(move || {
+                    let mut store = PostgresStore::open(&url).unwrap();
+                    let mut mine = Vec::new();
+                    loop {
+                        let got = store.claim(&format!("p{p}"), 10_000, 60_000, 7).unwrap();
+                        if got.is_empty() {
+                            return mine;
+                        }
+                        mine.extend(got.into_iter().map(|r| r.id));
+                    }
+                })
+            })
+            .collect();
+        let mut all: Vec<String> = Vec::new();
+        for claimer in claimers {
+            all.extend(claimer.join().unwrap());
+        }
+        let claimed = all.len();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), claimed, "no run claimed twice");
+        let unfinished: Vec<String> = runs
+            .iter()
+            .filter(|r| !r.is_done())
+            .map(|r| r.id.clone())
+            .collect();
+        assert_eq!(all, unfinished, "every unfinished run, no finished one");
+    }
+
+    #[test]
+    fn a_lease_renewed_is_kept_and_one_left_to_expire_is_taken_over() {
+        let Some(db) = Postgres::new("lease_expiry") else {
+            return;
+        };
+        let mut a = PostgresStore::open(&db.url).unwrap();
+        let mut b = PostgresStore::open(&db.url).unwrap();
+        a.commit(&[run("x", false, 0), run("y", false, 0), run("z", true, 1)])
+            .unwrap();
+        assert_eq!(claim(&mut a, "a", 10_000), ["x", "y"]);
+        assert_eq!(claim(&mut b, "b", 10_500), Vec::<String>::new(), "held");
+        let mut renewed = a.renew("a", 10_900, 1000).unwrap();
+        renewed.sort();
+        assert_eq!(renewed, ["x", "y"]);
+        assert_eq!(
+            claim(&mut b, "b", 11_500),
+            Vec::<String>::new(),
+            "renewed until 11 900"
+        );
+        // The holder's new states keep its lease.
+        let mut x = run("x", false, 0);
+        x.attempts = 3;
+        a.commit(std::slice::from_ref(&x)).unwrap();
+        assert_eq!(claim(&mut b, "b", 11_800), Vec::<String>::new());
+        // `a` stops renewing: at 11 900 the lease is over.
+        assert_eq!(claim(&mut b, "b", 11_900), ["x", "y"], "taken over");
+        let x_in_store = b.get("x").unwrap().unwrap();
+        assert_eq!(x_in_store, x, "with the last state its holder committed");
+        assert_eq!(
+            a.renew("a", 12_000, 1000).unwrap(),
+            Vec::<String>::new(),
+            "the old holder learns it lost them"
+        );
+        assert_eq!(claim(&mut a, "a", 12_000), Vec::<String>::new());
+        // A run that finishes is no one's to claim or renew.
+        b.commit(&[run("x", true, 12_100)]).unwrap();
+        assert_eq!(b.renew("b", 12_200, 1000).unwrap(), ["y"]);
+        assert_eq!(claim(&mut a, "a", 99_999), ["y"]);
+    }
+
+    #[test]
+    fn released_runs_may_be_claimed_at_once() {
+        let Some(db) = Postgres::new("release") else {
+            return;
+        };
+        let mut a = PostgresStore::open(&db.url).unwrap();
+        let mut b = PostgresStore::open(&db.url).unwrap();
+        a.commit(&[run("x", false, 0)]).unwrap();
+        assert_eq!(claim(&mut a, "a", 10_000), ["x"]);
+        assert_eq!(a.release("b").unwrap(), 0, "not b's");
+        assert_eq!(a.release("a").unwrap(), 1);
+        assert_eq!(claim(&mut b, "b", 10_001), ["x"]);
+    }
+
+    #[test]
+    fn a_database_of_schema_1_is_upgraded_keeping_its_runs() {
+        let Some(db) = Postgres::new("upgrade") else {
+            return;
+        };
+        let mut client = db.client();
+        client.batch_execute(SCHEMA_1_POSTGRES).unwrap();
+        let state = prost::Message::encode_to_vec(&run("old", false, 0));
+        client
+            .execute(
+                "INSERT INTO runs VALUES ('old', '', 'old', 'f', FALSE, 0, 0, 0, $1)",
+                &[&state],
+            )
+            .unwrap();
+        let mut store = PostgresStore::open(&db.url).unwrap();
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        assert_eq!(store.unfinished().unwrap(), vec![run("old", false, 0)]);
+        assert_eq!(
+            claim(&mut store, "a", 1),
+            ["old"],
+            "claimable after the upgrade"
+        );
+    }
+
+    /// Schema 1 as it shipped (a fixture: the migrations must upgrade it).
+    const SCHEMA_1_POSTGRES: &str = "
+        CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY NOT NULL,
+            description TEXT NOT NULL, applied_ms BIGINT NOT NULL);
+        INSERT INTO schema_migrations VALUES (1, 'runs: one row per run, its state as a RunState message', 0);
+        CREATE TABLE runs (id TEXT PRIMARY KEY NOT NULL, parent TEXT NOT NULL, root TEXT NOT NULL,
+            function TEXT NOT NULL, done BOOLEAN NOT NULL, status INTEGER NOT NULL,
+            created_ms BIGINT NOT NULL, finished_ms BIGINT NOT NULL, state BYTEA NOT NULL);
+        CREATE INDEX runs_by_done ON runs (done, finished_ms);
+        CREATE INDEX runs_by_root ON runs (root);";
+
     #[test]
     fn migrations_are_recorded_once_even_when_processes_open_at_once() {
         let Some(db) = Postgres::new("migrations_at_once") else {
@@ -343,6 +486,38 @@ fn sqlite_a_newer_schema_is_refused_naming_its_version_and_left_alone() {
         .query_row("SELECT COUNT(*) FROM runs", [], |r| r.get(0))
         .unwrap();
     assert_eq!(runs, 1, "the refused file is not changed");
+}
+
+#[test]
+fn sqlite_a_file_of_schema_1_is_upgraded_keeping_its_runs() {
+    let sqlite = Sqlite::new("upgrade");
+    let connection = rusqlite::Connection::open(sqlite.path()).unwrap();
+    // Schema 1 as it shipped (a fixture: the migrations must upgrade it).
+    connection
+        .execute_batch(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY NOT NULL,
+                 description TEXT NOT NULL, applied_ms INTEGER NOT NULL);
+             INSERT INTO schema_migrations VALUES (1, 'runs: one row per run, its state as a RunState message', 0);
+             CREATE TABLE runs (id TEXT PRIMARY KEY NOT NULL, parent TEXT NOT NULL,
+                 root TEXT NOT NULL, function TEXT NOT NULL, done INTEGER NOT NULL,
+                 status INTEGER NOT NULL, created_ms INTEGER NOT NULL,
+                 finished_ms INTEGER NOT NULL, state BLOB NOT NULL);
+             CREATE INDEX runs_by_done ON runs (done, finished_ms);
+             CREATE INDEX runs_by_root ON runs (root);",
+        )
+        .unwrap();
+    connection
+        .execute(
+            "INSERT INTO runs VALUES ('old', '', 'old', 'f', 0, 0, 0, 0, ?1)",
+            [prost::Message::encode_to_vec(&run("old", false, 0))],
+        )
+        .unwrap();
+    drop(connection);
+    let mut store = SqliteStore::open(&sqlite.path()).unwrap();
+    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+    assert_eq!(store.unfinished().unwrap(), vec![run("old", false, 0)]);
+    store.commit(&[run("old", true, 5)]).unwrap();
+    assert_eq!(store.unfinished().unwrap(), vec![]);
 }
 
 // ---- the contract: each check runs on every backend ----

@@ -279,7 +279,7 @@ mod pg {
         // The holder's new states keep its lease.
         let mut x = run("x", false, 0);
         x.attempts = 3;
-        a.commit(std::slice::from_ref(&x)).unwrap();
+        a.commit(core::slice::from_ref(&x)).unwrap();
         assert_eq!(claim(&mut b, "b", 11_800), Vec::<String>::new());
         // `a` stops renewing: at 11 900 the lease is over.
         assert_eq!(claim(&mut b, "b", 11_900), ["x", "y"], "taken over");

@@ -263,6 +263,48 @@ impl PostgresStore {
 /// owner claimed); [`PostgresStore::release`] gives runs back at once (a
 /// clean shutdown). Ownership changes only through `claim`.
 impl PostgresStore {
+    /// [`Store::commit`] for `owner` (all in one transaction): a new run is
+    /// inserted held by `owner` until `now_ms + lease_ms`; a run another
+    /// owner holds is not written (its holder's states win). Returns the ids
+    /// not written: runs `owner` lost and must stop driving.
+    pub fn commit_as(
+        &mut self,
+        owner: &str,
+        now_ms: u64,
+        lease_ms: u64,
+        changes: &[RunState],
+    ) -> Result<Vec<String>, StoreError> {
+        let runs = last_states(changes);
+        let until = as_i64(now_ms.saturating_add(lease_ms));
+        self.call(|client| {
+            let mut transaction = client.transaction().map_err(io)?;
+            let upsert = transaction.prepare(UPSERT_AS_OWNER).map_err(io)?;
+            let mut lost = Vec::new();
+            for chunk in runs.chunks(ROWS_PER_STATEMENT) {
+                let columns = Columns::of(chunk);
+                let mut params = columns.params();
+                params.push(&owner);
+                params.push(&until);
+                let rows = transaction.query(&upsert, &params).map_err(io)?;
+                let mut written = std::collections::HashSet::with_capacity(rows.len());
+                for row in &rows {
+                    let id: &str = row
+                        .try_get(0)
+                        .map_err(|e| StoreError::Corrupt(describe(&e)))?;
+                    written.insert(id.to_owned());
+                }
+                lost.extend(
+                    chunk
+                        .iter()
+                        .filter(|r| !written.contains(&r.id))
+                        .map(|r| r.id.clone()),
+                );
+            }
+            transaction.commit().map_err(io)?;
+            Ok(lost)
+        })
+    }
+
     /// Claims up to `limit` unfinished runs whose lease ended by `now_ms`
     /// for `owner`, until `now_ms + lease_ms`; returns them (the ones held
     /// longest past their lease first).
@@ -344,49 +386,98 @@ impl Drop for PostgresStore {
     }
 }
 
+/// Inserts or replaces runs from the columns of [`Columns::params`].
+const UPSERT: &str = "INSERT INTO runs \
+     (id, parent, root, function, done, status, created_ms, finished_ms, state) \
+     SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], \
+                          $5::boolean[], $6::integer[], $7::bigint[], \
+                          $8::bigint[], $9::bytea[]) \
+     ON CONFLICT (id) DO UPDATE SET \
+     parent = EXCLUDED.parent, root = EXCLUDED.root, \
+     function = EXCLUDED.function, done = EXCLUDED.done, \
+     status = EXCLUDED.status, created_ms = EXCLUDED.created_ms, \
+     finished_ms = EXCLUDED.finished_ms, state = EXCLUDED.state";
+
+/// As [`UPSERT`], for owner `$10`: a new run is inserted held by it until
+/// `$11`; an existing one is replaced only while it holds it. Returns the
+/// ids written.
+const UPSERT_AS_OWNER: &str = "INSERT INTO runs \
+     (id, parent, root, function, done, status, created_ms, finished_ms, state, \
+      owner, lease_until_ms) \
+     SELECT *, $10::text, $11::bigint FROM UNNEST($1::text[], $2::text[], $3::text[], \
+                          $4::text[], $5::boolean[], $6::integer[], $7::bigint[], \
+                          $8::bigint[], $9::bytea[]) \
+     ON CONFLICT (id) DO UPDATE SET \
+     parent = EXCLUDED.parent, root = EXCLUDED.root, \
+     function = EXCLUDED.function, done = EXCLUDED.done, \
+     status = EXCLUDED.status, created_ms = EXCLUDED.created_ms, \
+     finished_ms = EXCLUDED.finished_ms, state = EXCLUDED.state \
+     WHERE runs.owner = EXCLUDED.owner \
+     RETURNING id";
+
+/// The last state of each run in `changes` (as with the other stores; one
+/// statement may not change a row twice).
+fn last_states(changes: &[RunState]) -> Vec<&RunState> {
+    let mut last: HashMap<&str, &RunState> = HashMap::with_capacity(changes.len());
+    for run in changes {
+        last.insert(&run.id, run);
+    }
+    last.into_values().collect()
+}
+
+/// Runs as the array parameters `$1`..`$9` of [`UPSERT`].
+struct Columns<'a> {
+    ids: Vec<&'a str>,
+    parents: Vec<&'a str>,
+    roots: Vec<&'a str>,
+    functions: Vec<&'a str>,
+    done: Vec<bool>,
+    statuses: Vec<i32>,
+    created: Vec<i64>,
+    finished: Vec<i64>,
+    states: Vec<Vec<u8>>,
+}
+
+impl<'a> Columns<'a> {
+    fn of(runs: &[&'a RunState]) -> Self {
+        Columns {
+            ids: runs.iter().map(|r| r.id.as_str()).collect(),
+            parents: runs.iter().map(|r| r.parent.as_str()).collect(),
+            roots: runs.iter().map(|r| r.root.as_str()).collect(),
+            functions: runs.iter().map(|r| r.function.as_str()).collect(),
+            done: runs.iter().map(|r| r.is_done()).collect(),
+            statuses: runs.iter().map(|r| r.status).collect(),
+            created: runs.iter().map(|r| as_i64(r.created_ms)).collect(),
+            finished: runs.iter().map(|r| as_i64(r.finished_ms)).collect(),
+            states: runs.iter().map(|r| r.encode_to_vec()).collect(),
+        }
+    }
+
+    fn params(&self) -> Vec<&(dyn postgres::types::ToSql + Sync)> {
+        vec![
+            &self.ids,
+            &self.parents,
+            &self.roots,
+            &self.functions,
+            &self.done,
+            &self.statuses,
+            &self.created,
+            &self.finished,
+            &self.states,
+        ]
+    }
+}
+
 impl Store for PostgresStore {
     fn commit(&mut self, changes: &[RunState]) -> Result<(), StoreError> {
-        // The last state of each run wins, as with the other stores (one
-        // statement may not change a row twice).
-        let mut last: HashMap<&str, &RunState> = HashMap::with_capacity(changes.len());
-        for run in changes {
-            last.insert(&run.id, run);
-        }
-        let runs: Vec<&RunState> = last.into_values().collect();
+        let runs = last_states(changes);
         self.call(|client| {
             let mut transaction = client.transaction().map_err(io)?;
-            let upsert = transaction
-                .prepare(
-                    "INSERT INTO runs \
-                     (id, parent, root, function, done, status, created_ms, finished_ms, state) \
-                     SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], \
-                                          $5::boolean[], $6::integer[], $7::bigint[], \
-                                          $8::bigint[], $9::bytea[]) \
-                     ON CONFLICT (id) DO UPDATE SET \
-                     parent = EXCLUDED.parent, root = EXCLUDED.root, \
-                     function = EXCLUDED.function, done = EXCLUDED.done, \
-                     status = EXCLUDED.status, created_ms = EXCLUDED.created_ms, \
-                     finished_ms = EXCLUDED.finished_ms, state = EXCLUDED.state",
-                )
-                .map_err(io)?;
+            let upsert = transaction.prepare(UPSERT).map_err(io)?;
             for chunk in runs.chunks(ROWS_PER_STATEMENT) {
-                let ids: Vec<&str> = chunk.iter().map(|r| r.id.as_str()).collect();
-                let parents: Vec<&str> = chunk.iter().map(|r| r.parent.as_str()).collect();
-                let roots: Vec<&str> = chunk.iter().map(|r| r.root.as_str()).collect();
-                let functions: Vec<&str> = chunk.iter().map(|r| r.function.as_str()).collect();
-                let done: Vec<bool> = chunk.iter().map(|r| r.is_done()).collect();
-                let statuses: Vec<i32> = chunk.iter().map(|r| r.status).collect();
-                let created: Vec<i64> = chunk.iter().map(|r| as_i64(r.created_ms)).collect();
-                let finished: Vec<i64> = chunk.iter().map(|r| as_i64(r.finished_ms)).collect();
-                let states: Vec<Vec<u8>> = chunk.iter().map(|r| r.encode_to_vec()).collect();
+                let columns = Columns::of(chunk);
                 transaction
-                    .execute(
-                        &upsert,
-                        &[
-                            &ids, &parents, &roots, &functions, &done, &statuses, &created,
-                            &finished, &states,
-                        ],
-                    )
+                    .execute(&upsert, &columns.params())
                     .map_err(io)?;
             }
             transaction.commit().map_err(io)

@@ -17,6 +17,7 @@ use dispatch_scheduler::machine::{Phase, RunState};
 use dispatch_scheduler::{MemoryStore, SCHEMA_VERSION, SqliteStore, Store, StoreError};
 
 /// The environment variable naming the PostgreSQL server.
+#[cfg(feature = "postgres")]
 const POSTGRES_URL_VAR: &str = "DISPATCH_TEST_POSTGRES_URL";
 
 /// A store under test, and the means to open it again on the same data.
@@ -295,6 +296,57 @@ mod pg {
         b.commit(&[run("x", true, 12_100)]).unwrap();
         assert_eq!(b.renew("b", 12_200, 1000).unwrap(), ["y"]);
         assert_eq!(claim(&mut a, "a", 99_999), ["y"]);
+    }
+
+    #[test]
+    fn a_commit_for_an_owner_holds_new_runs_and_never_overwrites_another_holders() {
+        let Some(db) = Postgres::new("commit_as") else {
+            return;
+        };
+        let mut a = PostgresStore::open(&db.url).unwrap();
+        let mut b = PostgresStore::open(&db.url).unwrap();
+        let lost = a
+            .commit_as("a", 10_000, 1000, &[run("x", false, 0), run("y", false, 0)])
+            .unwrap();
+        assert_eq!(lost, Vec::<String>::new());
+        assert_eq!(
+            claim(&mut b, "b", 10_999),
+            Vec::<String>::new(),
+            "new runs are a's"
+        );
+        let mut by_b = run("x", false, 0);
+        by_b.attempts = 9;
+        assert_eq!(
+            b.commit_as("b", 10_999, 1000, core::slice::from_ref(&by_b))
+                .unwrap(),
+            ["x"],
+            "not b's to write"
+        );
+        assert_eq!(b.get("x").unwrap(), Some(run("x", false, 0)));
+        // a's leases run out; b takes the runs over, and a's late writes are refused.
+        assert_eq!(claim(&mut b, "b", 11_000), ["x", "y"]);
+        let mut late = run("x", false, 0);
+        late.attempts = 1;
+        assert_eq!(
+            a.commit_as("a", 11_001, 1000, &[late, run("z", false, 0)])
+                .unwrap(),
+            ["x"]
+        );
+        assert_eq!(b.get("x").unwrap(), Some(run("x", false, 0)));
+        assert_eq!(
+            b.get("z").unwrap(),
+            Some(run("z", false, 0)),
+            "a new run of a's"
+        );
+        assert_eq!(
+            b.commit_as("b", 11_002, 1000, &[run("x", true, 11_002)])
+                .unwrap(),
+            Vec::<String>::new()
+        );
+        assert_eq!(b.get("x").unwrap(), Some(run("x", true, 11_002)));
+        let mut held = b.renew("b", 11_003, 1000).unwrap();
+        held.sort();
+        assert_eq!(held, ["y"], "x finished");
     }
 
     #[test]

@@ -244,8 +244,11 @@ where
             .map_err(|e| Refusal::new(Code::Internal, e.to_string()))?;
         return Ok(ok_response(body, connect::CONTENT_TYPE_JSON));
     }
-    Err(Refusal::new(
-        Code::NotFound,
+    // As Connect servers answer a procedure they do not serve, and as the
+    // endpoint does (docs/protocol/connect.md): 404 `unimplemented`.
+    Err(Refusal::with_status(
+        404,
+        Code::Unimplemented,
         format!("no such route: {path}"),
     ))
 }

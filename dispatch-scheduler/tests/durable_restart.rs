@@ -24,8 +24,10 @@ fn endpoint_binary() -> PathBuf {
     command.args([
         "build",
         "--quiet",
-        "-p",
-        "dispatch-std",
+        // The workspace's features, as `cargo test --workspace --all-features`
+        // unifies them, so that the dependencies already built are reused.
+        "--workspace",
+        "--all-features",
         "--example",
         "endpoint",
         "--message-format=json",

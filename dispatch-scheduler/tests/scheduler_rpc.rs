@@ -198,6 +198,26 @@ async fn an_unknown_run_is_not_found() {
     assert_eq!(json["code"], "not_found");
 }
 
+#[tokio::test]
+async fn an_unknown_procedure_is_404_unimplemented() {
+    let (_, url) = setup().await;
+    let response = reqwest::Client::new()
+        .post(format!("{url}/dispatch.sdk.v1.FunctionService/Run"))
+        .bearer_auth(KEY)
+        .header("content-type", "application/proto")
+        .body(pb::RunRequest::default().encode_to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 404);
+    let json: serde_json::Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+    assert_eq!(json["code"], "unimplemented");
+    assert_eq!(
+        json["message"],
+        "no such route: /dispatch.sdk.v1.FunctionService/Run"
+    );
+}
+
 /// Sends an empty DispatchRequest with these Authorization header values.
 async fn dispatch_with_authorization(url: &str, values: &[&str]) -> (u16, serde_json::Value) {
     let mut request = reqwest::Client::new()

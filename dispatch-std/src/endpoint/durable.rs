@@ -568,10 +568,16 @@ struct Select<O> {
     output: PhantomData<fn() -> O>,
 }
 
+/// What a select came to: an operand was chosen, or none qualified (every
+/// operand failed, with their errors).
+enum Chosen<O> {
+    Operand(usize, Result<O, CallError>),
+    NoneQualified(Vec<CallError>),
+}
+
 impl<O: AnyMessage> Select<O> {
-    /// The chosen operand's position and outcome, every operand's outcome
-    /// when none qualified, or `None` (blocked) while the choice waits.
-    fn poll_choice(&self) -> Option<Result<(usize, Result<O, CallError>), Vec<CallError>>> {
+    /// What the select came to, or `None` (blocked) while the choice waits.
+    fn poll_choice(&self) -> Option<Chosen<O>> {
         let mut state = lock(&self.state);
         let choice = match self.seq {
             Some(seq) if state.replay.failure().is_none() => state.replay.choice(seq),
@@ -582,14 +588,14 @@ impl<O: AnyMessage> Select<O> {
                 .operands
                 .get(position)
                 .and_then(|op| state.answer(op))
-                .map(|outcome| Ok((position, outcome))),
+                .map(|outcome| Chosen::Operand(position, outcome)),
             Some(Choice::None) => {
                 let errors: Option<Vec<CallError>> = self
                     .operands
                     .iter()
                     .map(|op| state.answer::<O>(op).and_then(Result::err))
                     .collect();
-                errors.map(Err)
+                errors.map(Chosen::NoneQualified)
             }
             _ => None,
         };
@@ -613,10 +619,10 @@ impl<O: AnyMessage> Future for Race<O> {
 
     fn poll(self: Pin<&mut Self>, _cx: &mut TaskContext<'_>) -> TaskPoll<Self::Output> {
         match self.select.poll_choice() {
-            Some(Ok(chosen)) => TaskPoll::Ready(chosen),
+            Some(Chosen::Operand(position, outcome)) => TaskPoll::Ready((position, outcome)),
             // No operand: nothing can finish (the run fails, waiting for
             // nothing, unless something else is out).
-            Some(Err(_)) | None => TaskPoll::Pending,
+            Some(Chosen::NoneQualified(_)) | None => TaskPoll::Pending,
         }
     }
 }
@@ -634,10 +640,12 @@ impl<O: AnyMessage> Future for AnyOf<O> {
 
     fn poll(self: Pin<&mut Self>, _cx: &mut TaskContext<'_>) -> TaskPoll<Self::Output> {
         match self.select.poll_choice() {
-            Some(Ok((position, outcome))) => {
+            Some(Chosen::Operand(position, outcome)) => {
                 TaskPoll::Ready(outcome.map(|value| (position, value)))
             }
-            Some(Err(errors)) => TaskPoll::Ready(Err(CallError::AllFailed { errors })),
+            Some(Chosen::NoneQualified(errors)) => {
+                TaskPoll::Ready(Err(CallError::AllFailed { errors }))
+            }
             None => TaskPoll::Pending,
         }
     }

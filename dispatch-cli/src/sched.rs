@@ -1,7 +1,7 @@
 //! `dispatch scheduler`, `dispatch run` and `dispatch serve`.
 
 use core::time::Duration;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 use dispatch_core::any::AnyValue;
@@ -49,8 +49,10 @@ pub(crate) struct SchedulerArgs {
     /// it) before it is purged.
     #[arg(long, default_value_t = 24)]
     retain: u64,
-    /// The SQLite file runs are kept in (created if absent; WAL files
-    /// beside it). A restart on the same file resumes every unfinished run.
+    /// Where runs are kept: a SQLite file (created if absent; WAL files
+    /// beside it), or a PostgreSQL database as a `postgres://` URL
+    /// (`postgres://user[:password]@host[:port]/database`, no TLS). A restart
+    /// on the same store resumes every unfinished run.
     #[arg(
         long,
         env = "DISPATCH_SCHEDULER_DB",
@@ -164,14 +166,7 @@ pub(crate) async fn scheduler(args: SchedulerArgs) -> Outcome {
         .max_connections(args.connections.max_connections)
         .idle_timeout(args.connections.idle_timeout())
         .read_timeout(args.connections.read_timeout());
-    let store: Box<dyn Store> = if args.memory {
-        Box::new(MemoryStore::default())
-    } else {
-        Box::new(
-            SqliteStore::open(&args.db)
-                .map_err(|e| Failure::error(format!("--db {}: {e}", args.db.display())))?,
-        )
-    };
+    let store = open_store(args.memory, &args.db)?;
     let scheduler =
         Scheduler::with_store(config, store).map_err(|e| Failure::error(e.to_string()))?;
     let listener = TcpListener::bind(&args.listen)
@@ -185,6 +180,37 @@ pub(crate) async fn scheduler(args: SchedulerArgs) -> Outcome {
         .await
         .map_err(|e| Failure::error(format!("the scheduler stopped: {e}")))?;
     Ok(0)
+}
+
+/// The store `--memory` or `--db` names.
+fn open_store(memory: bool, db: &Path) -> Result<Box<dyn Store>, Failure> {
+    if memory {
+        return Ok(Box::new(MemoryStore::default()));
+    }
+    match db.to_str() {
+        Some(url) if dispatch_scheduler::is_postgres_url(url) => open_postgres(url),
+        _ => Ok(Box::new(SqliteStore::open(db).map_err(|e| {
+            Failure::error(format!("--db {}: {e}", db.display()))
+        })?)),
+    }
+}
+
+/// The PostgreSQL store at `url` (its errors name it without its password).
+#[cfg(feature = "postgres")]
+fn open_postgres(url: &str) -> Result<Box<dyn Store>, Failure> {
+    let store = dispatch_scheduler::PostgresStore::open(url)
+        .map_err(|e| Failure::error(format!("--db: {e}")))?;
+    Ok(Box::new(store))
+}
+
+/// Without the `postgres` feature a `postgres://` URL is refused, not taken
+/// for a file name.
+#[cfg(not(feature = "postgres"))]
+fn open_postgres(_url: &str) -> Result<Box<dyn Store>, Failure> {
+    Err(Failure::error(
+        "--db: a postgres:// URL, but this dispatch was built without PostgreSQL \
+         (cargo feature `postgres` of dispatch-cli)",
+    ))
 }
 
 /// Completes on Ctrl-C, or SIGTERM on Unix.

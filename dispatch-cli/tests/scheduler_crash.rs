@@ -5,7 +5,9 @@
 //! may be reported done twice.
 //!
 //! `DISPATCH_CRASH_ITERATIONS` sets the number of kills (default 8);
-//! `scripts/scheduler-crash` runs many more.
+//! `scripts/scheduler-crash` runs many more. The same test runs on
+//! PostgreSQL when `DISPATCH_TEST_POSTGRES_URL` names a server
+//! (`scripts/ci/postgres`).
 
 #[path = "../../dispatch-scheduler/tests/scheduler_support/mod.rs"]
 mod scheduler_support;
@@ -83,7 +85,7 @@ fn registry() -> Registry {
 }
 
 /// A scheduler process on `db`, its URL, and its stderr lines as they come.
-async fn start(db: &std::path::Path, log: &Arc<Mutex<Vec<String>>>) -> (Child, String) {
+async fn start(db: &std::ffi::OsStr, log: &Arc<Mutex<Vec<String>>>) -> (Child, String) {
     let mut child = Command::new(BIN)
         .args(["scheduler", "--listen", "127.0.0.1:0", "--db"])
         .arg(db)
@@ -123,22 +125,81 @@ fn delay_ms(iteration: u64) -> u64 {
     30 + z % 600
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_run_survives_sigkill_with_its_outcome_recorded_once() {
-    let iterations: u64 = std::env::var("DISPATCH_CRASH_ITERATIONS")
+/// `DISPATCH_CRASH_ITERATIONS`, or 8.
+fn iterations() -> u64 {
+    std::env::var("DISPATCH_CRASH_ITERATIONS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(8);
+        .unwrap_or(8)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_run_survives_sigkill_with_its_outcome_recorded_once() {
     let dir = std::env::temp_dir().join(format!("dispatch-crash-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let db = dir.join("scheduler.db");
+    crash_test(db.as_os_str(), iterations()).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The same on PostgreSQL (`--db postgres://…`), in a database of its own
+/// on the server `DISPATCH_TEST_POSTGRES_URL` names (`scripts/ci/postgres`);
+/// without it, a SKIP line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_every_run_survives_sigkill_with_its_outcome_recorded_once() {
+    use std::io::Write as _;
+    const VAR: &str = "DISPATCH_TEST_POSTGRES_URL";
+    if !cfg!(feature = "postgres") {
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIP scheduler_crash on_postgres: dispatch-cli was built without its `postgres` feature"
+        );
+        return;
+    }
+    let Ok(admin) = std::env::var(VAR) else {
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIP scheduler_crash on_postgres: {VAR} is not set (scripts/ci/postgres sets it)"
+        );
+        return;
+    };
+    let database = format!("dispatch_crash_{}", std::process::id());
+    let admin_for_setup = admin.clone();
+    let setup = database.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut client = postgres::Client::connect(&admin_for_setup, postgres::NoTls).unwrap();
+        client
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {setup}"))
+            .unwrap();
+        client
+            .batch_execute(&format!("CREATE DATABASE {setup}"))
+            .unwrap();
+    })
+    .await
+    .unwrap();
+    let (base, _) = admin.rsplit_once('/').unwrap();
+    let url = format!("{base}/{database}");
+    crash_test(url.as_ref(), iterations()).await;
+    tokio::task::spawn_blocking(move || {
+        if let Ok(mut client) = postgres::Client::connect(&admin, postgres::NoTls) {
+            let _ =
+                client.batch_execute(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"));
+        }
+    })
+    .await
+    .unwrap();
+}
+
+/// Kills the scheduler on `db` `iterations` times mid-workload, starts it
+/// once more, and checks every acknowledged run's outcome.
+async fn crash_test(db: &std::ffi::OsStr, iterations: u64) {
     let endpoint = serve_endpoint(registry()).await;
     let log = Arc::new(Mutex::new(Vec::new()));
     // Every id the Dispatch RPC returned, with the n of its call.
     let acknowledged: Arc<Mutex<Vec<(String, i64)>>> = Arc::default();
 
     for iteration in 0..iterations {
-        let (mut child, url) = start(&db, &log).await;
+        let (mut child, url) = start(db, &log).await;
         let client = Client::builder()
             .api_url(url)
             .api_key(KEY.to_owned())
@@ -165,7 +226,7 @@ async fn every_run_survives_sigkill_with_its_outcome_recorded_once() {
     }
 
     // The last start: let every run finish.
-    let (_child, url) = start(&db, &log).await;
+    let (_child, url) = start(db, &log).await;
     let acknowledged = acknowledged.lock().unwrap().clone();
     assert!(
         acknowledged.len() as u64 >= iterations,
@@ -209,7 +270,6 @@ async fn every_run_survives_sigkill_with_its_outcome_recorded_once() {
         done.len()
     );
     assert!(twice.is_empty(), "runs done more than once: {twice:?}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Reads the wait route until the run is done (at most 3 minutes).

@@ -70,6 +70,9 @@ mod attempt;
 mod driver;
 pub mod machine;
 pub mod policy;
+mod migrations;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod server;
 mod sqlite;
 pub mod store;
@@ -84,12 +87,22 @@ use ed25519_dalek::SigningKey;
 use tokio::sync::{mpsc, oneshot, watch};
 
 pub use machine::Backoff;
+pub use migrations::SCHEMA_VERSION;
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresStore;
 pub use policy::EndpointPolicy;
 pub use server::{SchedulerService, WAIT_PATH_PREFIX};
-pub use sqlite::{SCHEMA_VERSION, SqliteStore};
+pub use sqlite::SqliteStore;
 pub use store::{MemoryStore, RunInfo, RunOutcome, RunQuery, Store, StoreError};
 
 use driver::{Input, SharedStore};
+
+/// Whether `db` names a PostgreSQL database (`postgres://…` or
+/// `postgresql://…`) rather than a SQLite file: how `dispatch scheduler
+/// --db` picks its store.
+pub fn is_postgres_url(db: &str) -> bool {
+    db.starts_with("postgres://") || db.starts_with("postgresql://")
+}
 
 /// How a [`Scheduler`] behaves. Every field has a default
 /// ([`SchedulerConfig::new`]); the builder methods set them.

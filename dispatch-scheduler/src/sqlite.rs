@@ -3,8 +3,9 @@
 //! Each [`Store::commit`] is one transaction, synced to disk
 //! (`synchronous = FULL`) before it returns: a batch of changes survives a
 //! `kill -9` and a power loss once committed. The schema is versioned: the
-//! `schema_migrations` table records every migration applied, and a file
-//! whose version is newer than this program knows is refused at open.
+//! `schema_migrations` table records every migration applied (the steps are
+//! [shared](crate::migrations) with PostgreSQL), and a file whose version is
+//! newer than this program knows is refused at open.
 //!
 //! ```no_run
 //! use dispatch_scheduler::{Scheduler, SchedulerConfig, SqliteStore};
@@ -20,29 +21,8 @@ use prost::Message as _;
 use rusqlite::{Connection, OptionalExtension as _, params};
 
 use crate::machine::RunState;
+use crate::migrations;
 use crate::store::{RunQuery, Store, StoreError};
-
-/// The migrations, in order: version `i + 1` is `MIGRATIONS[i]`. Never edit
-/// one that shipped; add the next.
-const MIGRATIONS: &[(&str, &str)] = &[(
-    "runs: one row per run, its state as a RunState message",
-    "CREATE TABLE runs (
-         id          TEXT PRIMARY KEY NOT NULL,
-         parent      TEXT NOT NULL,
-         root        TEXT NOT NULL,
-         function    TEXT NOT NULL,
-         done        INTEGER NOT NULL,
-         status      INTEGER NOT NULL,
-         created_ms  INTEGER NOT NULL,
-         finished_ms INTEGER NOT NULL,
-         state       BLOB NOT NULL
-     );
-     CREATE INDEX runs_by_done ON runs (done, finished_ms);
-     CREATE INDEX runs_by_root ON runs (root);",
-)];
-
-/// The newest schema version this program knows.
-pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 
 /// Runs in one SQLite file; see the [module](self).
 #[derive(Debug)]
@@ -148,24 +128,18 @@ impl SqliteStore {
 
     fn migrate(&mut self, name: &str) -> Result<(), StoreError> {
         let found = self.schema_version()?;
-        if found > SCHEMA_VERSION {
-            return Err(StoreError::NewerSchema {
-                found,
-                known: SCHEMA_VERSION,
-            });
-        }
+        let pending = migrations::pending(found)?;
         let now = i64::try_from(crate::driver::now_ms()).unwrap_or(i64::MAX);
         let transaction = self.connection.transaction().map_err(io)?;
-        for (index, (description, sql)) in MIGRATIONS.iter().enumerate().skip(found as usize) {
-            let version = index + 1;
-            transaction.execute_batch(sql).map_err(|e| {
+        for (version, step) in pending {
+            transaction.execute_batch(step.sqlite).map_err(|e| {
                 StoreError::Open(format!("{name}: migration {version} failed: {e}"))
             })?;
             transaction
                 .execute(
                     "INSERT INTO schema_migrations (version, description, applied_ms) \
                      VALUES (?1, ?2, ?3)",
-                    params![version as i64, description, now],
+                    params![i64::from(version), step.description, now],
                 )
                 .map_err(io)?;
         }
@@ -282,6 +256,7 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::SCHEMA_VERSION;
     use crate::machine::Phase;
 
     fn run(id: &str, done: bool, finished_ms: u64) -> RunState {

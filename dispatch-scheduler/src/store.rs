@@ -44,7 +44,7 @@ impl fmt::Display for StoreError {
             StoreError::NewerSchema { found, known } => write!(
                 f,
                 "the store's schema is version {found}, newer than this program knows \
-                 ({known}): run the newer dispatch, or point --db at another file"
+                 ({known}): run the newer dispatch, or point --db at another store"
             ),
             StoreError::Corrupt(why) => write!(f, "a run in the store does not decode: {why}"),
         }
@@ -82,7 +82,7 @@ impl RunQuery {
 }
 
 /// Where the scheduler keeps its runs. Small on purpose: every backend
-/// (memory, SQLite, later PostgreSQL) implements these five calls.
+/// (memory, SQLite, PostgreSQL) implements these five calls.
 pub trait Store: Send {
     /// Makes every state in `changes` durable (inserted or replaced by id),
     /// all or none: when it returns `Ok`, they survive a crash.

@@ -67,10 +67,10 @@ impl SqliteStore {
         let found = store
             .schema_version()
             .map_err(|e| StoreError::Open(format!("{name}: not a scheduler store ({e})")))?;
-        if found > SCHEMA_VERSION {
+        if found > migrations::SCHEMA_VERSION {
             return Err(StoreError::NewerSchema {
                 found,
-                known: SCHEMA_VERSION,
+                known: migrations::SCHEMA_VERSION,
             });
         }
         if found == 0 {

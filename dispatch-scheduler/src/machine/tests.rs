@@ -770,6 +770,7 @@ fn origins_ignore_case_paths_credentials_and_default_ports() {
         origin("http://h.test:8080/x"),
         origin("http://h.test:8080/y")
     );
+}
 
 #[test]
 fn every_attempt_is_recorded_and_the_history_is_bounded() {

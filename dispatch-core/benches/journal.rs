@@ -116,7 +116,11 @@ fn journal(c: &mut Criterion) {
     let want = Some(pack(&baseline(&all)));
     match function(last.clone(), false).directive {
         Some(run_response::Directive::Exit(exit)) => {
-            assert_eq!(exit.result.and_then(|r| r.output), want, "the engine's answer");
+            assert_eq!(
+                exit.result.and_then(|r| r.output),
+                want,
+                "the engine's answer"
+            );
         }
         other => panic!("the last resume does not exit: {other:?}"),
     }

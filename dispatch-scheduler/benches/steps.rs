@@ -163,9 +163,9 @@ async fn batch(bench: &Bench) {
 }
 
 /// Awaits every future, concurrently, in order (no futures crate needed).
-async fn futures_join<F: core::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output>
+async fn futures_join<F>(futures: impl Iterator<Item = F>) -> Vec<F::Output>
 where
-    F: Send + 'static,
+    F: core::future::Future + Send + 'static,
     F::Output: Send + 'static,
 {
     let handles: Vec<_> = futures.map(tokio::spawn).collect();

@@ -258,6 +258,35 @@ async fn servers_refuse_bad_configuration_clearly() {
     assert_eq!(code, Some(1));
     assert!(stderr.contains("cannot listen on"), "{stderr}");
 
+    for (entry, why) in [
+        (
+            "http://app.internal",
+            "an entry is a host, not a URL (write app.internal)",
+        ),
+        ("10.0.0.1/8", "did you mean 10.0.0.0/8?"),
+        ("app:99999", "the port must be 1 to 65535"),
+    ] {
+        let (code, stderr) = dispatch_env(
+            &[
+                "scheduler",
+                "--memory",
+                "--listen",
+                "127.0.0.1:0",
+                "--allow-endpoint",
+                "localhost",
+                "--allow-endpoint",
+                entry,
+            ],
+            &[("DISPATCH_API_KEY", KEY)],
+        )
+        .await;
+        assert_eq!(code, Some(1), "{entry}: {stderr}");
+        assert!(
+            stderr.contains(&format!("--allow-endpoint {entry:?}")) && stderr.contains(why),
+            "{stderr}"
+        );
+    }
+
     let (code, stderr) = dispatch_env(
         &["serve", "--listen", "127.0.0.1:0"],
         &[("DISPATCH_VERIFICATION_KEY", "not-a-key")],

@@ -12,6 +12,11 @@
 //!   retried with capped exponential backoff and jitter until the call
 //!   expires (or up to [`Backoff::max_attempts`] when set); a permanent
 //!   status ends the run;
+//! * every endpoint URL must meet the [`policy`] rule (refused at Dispatch
+//!   with `INVALID_ARGUMENT`, checked again before every Run request), and a
+//!   Run request goes only where [`SchedulerConfig::endpoint_policy`]
+//!   allows, judged on the address connected to (a refusal ends the run
+//!   with `STATUS_PERMISSION_DENIED`);
 //! * a tail call replaces the function (same dispatch id) and runs at once;
 //! * a `Poll` dispatches its calls as child runs, then resumes the function
 //!   with a `PollResult` once `min_results` results are in or `max_wait` has

@@ -68,10 +68,10 @@ const MAX_POLL_RESULTS: u32 = 1000;
 
 /// The most attempts a run's [`RunState::history`] keeps (the latest; the
 /// count of all is [`RunState::attempts`]).
-pub const MAX_HISTORY: usize = 100;
+pub const MAX_HISTORY: usize = 32;
 
 /// The longest error message an [`AttemptRecord`] keeps, in bytes.
-const MAX_RECORD_ERROR: usize = 512;
+const MAX_RECORD_ERROR: usize = 256;
 
 /// How a temporary failure is retried: capped exponential backoff with
 /// jitter, until the call expires (or `max_attempts`, when set).
@@ -268,7 +268,7 @@ pub struct AttemptRecord {
     /// What came next: `exit`, `failed`, `retry`, `tail_call`, `poll`.
     #[prost(string, tag = "6")]
     pub next: String,
-    /// The error, `type: message` (at most 512 bytes), if any.
+    /// The error, `type: message` (at most 256 bytes), if any.
     #[prost(string, tag = "7")]
     pub error: String,
 }

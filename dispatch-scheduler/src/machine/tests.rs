@@ -809,3 +809,24 @@ fn every_attempt_is_recorded_and_the_history_is_bounded() {
     assert!(before.error.contains("down"), "{}", before.error);
     assert_eq!(done.history[0].attempt, total - MAX_HISTORY as u32 + 1);
 }
+
+#[test]
+fn a_poll_call_whose_endpoint_breaks_the_url_rule_resumes_with_an_error() {
+    let mut m = Machine::new(config(), 9);
+    let id = m.dispatch(T0, vec![call("parent")]).remove(0);
+    let send = sends(&mut m).remove(0);
+    let bad = pb::Call {
+        endpoint: "http:///x".into(),
+        ..call("child")
+    };
+    m.handle_answer(T0 + 1, &id, send.attempt, Ok(poll(vec![bad], 1, 1, 5)));
+    let resumed = sends(&mut m).remove(0);
+    assert_eq!(resumed.run, id, "no child was started");
+    let Some(pb::run_request::Directive::PollResult(result)) = resumed.request.directive else {
+        panic!("a poll result");
+    };
+    let error = result.error.expect("an error");
+    assert_eq!(error.r#type, Status::InvalidArgument.name());
+    assert!(error.message.contains("poll.calls[0]"), "{}", error.message);
+    assert!(error.message.contains("has no host"), "{}", error.message);
+}

@@ -134,32 +134,46 @@ fn rss_kib(pid: u32) -> u64 {
         .expect("VmRSS in /proc/<pid>/status")
 }
 
-/// Waits (through the wait route, on one kept-alive connection) for every
-/// run in `ids` to be done, and returns the runs that did not end
+/// Waits (through the wait route, on a few kept-alive connections) for
+/// every run in `ids` to be done, and returns the runs that did not end
 /// `STATUS_OK`, with their JSON, and the highest attempt count seen.
 async fn outcomes(url: &str, ids: &[String]) -> (Vec<String>, u64) {
     let http = dispatch_std::client::http_client("load-test").unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for chunk in ids.chunks(ids.len().div_ceil(8).max(1)) {
+        let (http, url, chunk) = (http.clone(), url.to_owned(), chunk.to_vec());
+        tasks.spawn(async move {
+            let mut failed = Vec::new();
+            let mut attempts = 0;
+            for id in chunk {
+                let run = loop {
+                    let response = http
+                        .get(format!("{url}/_dispatch/v1/runs/{id}?wait_ms=60000"))
+                        .bearer_auth(KEY)
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(response.status().as_u16(), 200, "{id}");
+                    let run: serde_json::Value =
+                        serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+                    if run["done"] == true {
+                        break run;
+                    }
+                };
+                attempts = attempts.max(run["attempts"].as_u64().unwrap_or(0));
+                if run["status"] != "STATUS_OK" {
+                    failed.push(format!("{id}: {run}"));
+                }
+            }
+            (failed, attempts)
+        });
+    }
     let mut failed = Vec::new();
     let mut attempts = 0;
-    for id in ids {
-        let run = loop {
-            let response = http
-                .get(format!("{url}/_dispatch/v1/runs/{id}?wait_ms=60000"))
-                .bearer_auth(KEY)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(response.status().as_u16(), 200, "{id}");
-            let run: serde_json::Value =
-                serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
-            if run["done"] == true {
-                break run;
-            }
-        };
-        attempts = attempts.max(run["attempts"].as_u64().unwrap_or(0));
-        if run["status"] != "STATUS_OK" {
-            failed.push(format!("{id}: {run}"));
-        }
+    while let Some(done) = tasks.join_next().await {
+        let (chunk_failed, chunk_attempts) = done.unwrap();
+        failed.extend(chunk_failed);
+        attempts = attempts.max(chunk_attempts);
     }
     (failed, attempts)
 }

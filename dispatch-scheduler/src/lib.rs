@@ -74,8 +74,8 @@
 mod attempt;
 mod driver;
 pub mod machine;
-pub mod policy;
 mod migrations;
+pub mod policy;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod server;
@@ -93,9 +93,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 pub use machine::Backoff;
 pub use migrations::SCHEMA_VERSION;
+pub use policy::EndpointPolicy;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
-pub use policy::EndpointPolicy;
 pub use server::{SchedulerService, WAIT_PATH_PREFIX};
 pub use sqlite::SqliteStore;
 pub use store::{MemoryStore, RunInfo, RunOutcome, RunQuery, Store, StoreError};

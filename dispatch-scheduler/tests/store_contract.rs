@@ -13,8 +13,8 @@ use std::io::Write as _;
 use std::path::PathBuf;
 
 use dispatch_core::proto::sdk::v1 as pb;
-use dispatch_scheduler::machine::{Phase, RunState};
 use dispatch_core::status::Status;
+use dispatch_scheduler::machine::{Phase, RunState};
 use dispatch_scheduler::{MemoryStore, RunQuery, SCHEMA_VERSION, SqliteStore, Store, StoreError};
 
 /// The environment variable naming the PostgreSQL server.
@@ -731,7 +731,12 @@ fn a_large_batch_is_one_commit(backend: &mut dyn Backend) {
 fn list_filters_and_puts_the_newest_first(backend: &mut dyn Backend) {
     let mut store = backend.open();
     // (function, status: 0 while unfinished, root)
-    let shapes = [("f", 1, "r0"), ("g", 1, "r0"), ("f", 7, "r2"), ("f", 0, "r2")];
+    let shapes = [
+        ("f", 1, "r0"),
+        ("g", 1, "r0"),
+        ("f", 7, "r2"),
+        ("f", 0, "r2"),
+    ];
     let runs: Vec<RunState> = shapes
         .iter()
         .enumerate()
@@ -745,7 +750,12 @@ fn list_filters_and_puts_the_newest_first(backend: &mut dyn Backend) {
         .collect();
     store.commit(&runs).unwrap();
     let ids = |query: RunQuery, store: &mut Box<dyn Store>| -> Vec<String> {
-        store.list(&query).unwrap().into_iter().map(|r| r.id).collect()
+        store
+            .list(&query)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect()
     };
     let all = RunQuery {
         limit: 10,

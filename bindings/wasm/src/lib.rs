@@ -15,18 +15,18 @@
 //! (README: the size budget). Nothing here is meant to panic; a trap shows
 //! up in JavaScript as a `RuntimeError: unreachable`.
 
-#![cfg_attr(target_arch = "wasm32", no_std)]
+#![cfg_attr(all(target_arch = "wasm32", not(test)), no_std)]
 
 extern crate alloc;
 
 /// The allocator std would bring on wasm32 (dlmalloc), declared here
 /// because the crate is `no_std` there.
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", not(test)))]
 #[global_allocator]
 static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
 
 /// A panic (none is expected) traps: no message is formatted.
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", not(test)))]
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
     core::arch::wasm32::unreachable()

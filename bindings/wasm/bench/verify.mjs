@@ -104,6 +104,7 @@ if (native) {
     stdio: ["ignore", "pipe", "inherit"],
   });
   const line = (op) => new RegExp(`^${op.replace("/", "\\/")}\\s+p10\\s+\\d+\\s+median\\s+(\\d+)`, "m").exec(out)?.[1];
+  for (const l of out.split("\n")) if (/^(ours\/full |baseline\/dalek_verify_strict_plus_sha512|ratio ours\/full)/.test(l)) console.log(`  native: ${l.trim()}`);
   const core = Number(line("ours/full"));
   const dalek = Number(line("baseline/dalek_verify_strict_plus_sha512"));
   if (!core) throw new Error(`no ours/full line in the native benchmark's output:\n${out}`);

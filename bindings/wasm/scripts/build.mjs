@@ -1,7 +1,7 @@
 // npm run build: the release .wasm (cargo, wasm32-unknown-unknown), its
 // wasm-bindgen glue (target web: ES modules, initSync), wasm-opt -Oz from
 // the binaryen package, and the package's own modules, into dist/.
-// Fails if the .wasm passes the size budget.
+// Warns when the .wasm passes the size budget (test/size.test.js fails).
 //
 // Environment: CARGO (default cargo), WASM_BINDGEN (default wasm-bindgen,
 // which must be the version Cargo.toml pins).
@@ -54,8 +54,13 @@ try {
 }
 if (optimised) {
   // The features rustc's wasm32-unknown-unknown enables by default.
+  // The module's memory is its own and starts zeroed, and Rust leaves its
+  // first KiB unused: two facts wasm-opt may assume (about 1.6 KB less).
   run(wasmOpt, [
     "-Oz",
+    "--converge",
+    "--zero-filled-memory",
+    "--low-memory-unused",
     "--enable-bulk-memory",
     "--enable-nontrapping-float-to-int",
     "--enable-sign-ext",
@@ -75,6 +80,6 @@ const size = statSync(wasmFile).size;
 console.log(`${name}_bg.wasm: ${size} bytes (${(size / 1024).toFixed(1)} KiB; ` +
   `${before} before wasm-opt), budget ${budget} bytes`);
 if (size > budget) {
-  // Reported here and by test/size.test.js (a todo until it fits).
-  console.warn(`WARNING: the .wasm is over its budget of ${budget / 1024} KiB`);
+  // Reported here; test/size.test.js fails on it.
+  console.warn(`WARNING: the .wasm is over its budget of ${budget / 1024} KiB (${size - budget} bytes over)`);
 }

@@ -1,6 +1,11 @@
 //! Connect codes and error bodies, `Status` classification, and the binary
 //! protobuf of the protocol's messages.
 
+use alloc::borrow::ToOwned;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec;
+use alloc::vec::Vec;
 use dispatch_core::connect::{self, Code, Codec, ErrorBody};
 use dispatch_core::proto::sdk::v1 as pb;
 use dispatch_core::status::Status;

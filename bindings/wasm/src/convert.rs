@@ -6,6 +6,9 @@
 //! or `Duration` is `{seconds, nanos}`; absent messages are `undefined`.
 //! A `RunResponse`'s `status` is a number or a `STATUS_*` name.
 
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
 use dispatch_core::proto::sdk::v1 as pb;
 use dispatch_core::status::Status;
 use js_sys::{Array, BigInt, Object, Reflect, Uint8Array};
@@ -13,6 +16,7 @@ use prost_types::Any;
 use wasm_bindgen::prelude::*;
 
 use crate::refusal::set;
+use crate::signing;
 
 type Read<T> = Result<T, JsError>;
 
@@ -214,8 +218,8 @@ fn integer_at(object: &JsValue, name: &str, path: &str) -> Read<Option<i128>> {
             .map(Some)
             .map_err(|_| wrong(&path, "an integer"));
     }
-    match v.as_f64() {
-        Some(n) if n.fract() == 0.0 && n.abs() <= 9_007_199_254_740_991.0 => Ok(Some(n as i128)),
+    match v.as_f64().and_then(signing::safe_integer) {
+        Some(n) => Ok(Some(i128::from(n))),
         _ => Err(wrong(
             &path,
             "an integer (a BigInt or a safe integer Number)",

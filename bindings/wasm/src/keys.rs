@@ -1,6 +1,8 @@
 //! Ed25519 keys: the text forms `DISPATCH_VERIFICATION_KEY` takes, signing
 //! keys, and raw bytes, all read by `dispatch_core::key`.
 
+use alloc::string::String;
+use alloc::vec::Vec;
 use dispatch_core::key;
 use wasm_bindgen::prelude::*;
 

@@ -1,6 +1,7 @@
 //! The core's refusals as plain JavaScript objects: a verdict is a value,
 //! never an exception.
 
+use alloc::string::ToString;
 use dispatch_core::key::KeyError;
 use dispatch_core::run::{MAX_JSON_LEN, MAX_MESSAGE_LEN, Refusal};
 use dispatch_core::signature::VerifyError;

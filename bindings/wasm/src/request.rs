@@ -1,5 +1,8 @@
 //! A request from JavaScript, as the core's `RequestView`.
 
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
 use dispatch_core::signature::{BorrowedRequest, RequestView, nth_field_line};
 use wasm_bindgen::JsError;
 

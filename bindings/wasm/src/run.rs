@@ -9,6 +9,10 @@
 //! with 415 (`Accept-Post: application/proto`). The scheduler sends
 //! `application/proto`.
 
+use alloc::borrow::ToOwned;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
 use dispatch_core::connect::Codec;
 use dispatch_core::proto::sdk::v1 as pb;
 use dispatch_core::run::{self, BodyCheck, Refusal};
@@ -68,8 +72,10 @@ impl RunRpc {
     ) -> Result<RunRpc, JsError> {
         let body_limit = match body_limit {
             None => run::DEFAULT_BODY_LIMIT,
-            Some(n) if n.is_finite() && n >= 0.0 && n.fract() == 0.0 => n as usize,
-            Some(_) => return Err(JsError::new("bodyLimit must be a whole number of bytes")),
+            Some(n) => match signing::safe_integer(n).filter(|n| *n >= 0) {
+                Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
+                None => return Err(JsError::new("bodyLimit must be a whole number of bytes")),
+            },
         };
         Ok(RunRpc {
             key: key.map(|k| k.key),

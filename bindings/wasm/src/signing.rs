@@ -1,6 +1,11 @@
 //! Verifying and signing requests, and `Content-Digest`: the core's
 //! `signature` and `digest` modules.
 
+use alloc::borrow::ToOwned;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
 use dispatch_core::digest::{self, Algorithm, ContentDigest};
 use dispatch_core::signature::{self, Policy, SIGNING_BUFFER_LEN, VerifyError};
 use js_sys::Object;
@@ -16,7 +21,23 @@ pub(crate) fn unix_seconds(value: f64, what: &str) -> Result<i64, JsError> {
     if !value.is_finite() {
         return Err(JsError::new(&format!("{what} must be finite Unix seconds")));
     }
-    Ok(value.floor() as i64)
+    // `as` truncates toward zero (and saturates); `f64::floor` is std's.
+    let truncated = value as i64;
+    Ok(if (truncated as f64) > value {
+        truncated.saturating_sub(1)
+    } else {
+        truncated
+    })
+}
+
+/// The largest integer a JavaScript `Number` holds exactly, 2^53 - 1.
+const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
+
+/// `n` as an integer when it is a safe integer `Number` (whole, finite, at
+/// most 2^53 - 1 either side of 0), else `None`.
+pub(crate) fn safe_integer(n: f64) -> Option<i64> {
+    // Within the bound the cast is exact, so a round trip tells whole from not.
+    (n.abs() <= MAX_SAFE_INTEGER && (n as i64) as f64 == n).then_some(n as i64)
 }
 
 /// The policy with `max_age` and `skew` (seconds) where given.

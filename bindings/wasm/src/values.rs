@@ -2,6 +2,7 @@
 //! dispatch-py packs them (`dispatch_core::any::AnyValue`), so a JavaScript
 //! function and a Python one can exchange inputs and outputs.
 
+use alloc::string::ToString;
 use dispatch_core::any::AnyValue;
 use js_sys::{Array, BigInt, Object, Uint8Array};
 use prost_types::value::Kind;
@@ -30,10 +31,9 @@ pub fn pack_value(value: JsValue) -> Result<JsValue, JsError> {
             _ => return Err(JsError::new("a BigInt beyond 64 bits has no wrapper type")),
         }
     } else if let Some(n) = value.as_f64() {
-        if n.fract() == 0.0 && n.abs() <= 9_007_199_254_740_991.0 {
-            AnyValue::Int64(n as i64)
-        } else {
-            AnyValue::Double(n)
+        match crate::signing::safe_integer(n) {
+            Some(n) => AnyValue::Int64(n),
+            None => AnyValue::Double(n),
         }
     } else if let Some(s) = value.as_string() {
         AnyValue::String(s)

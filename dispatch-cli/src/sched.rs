@@ -384,7 +384,8 @@ async fn wait(args: &RunArgs, id: &str) -> Result<serde_json::Value, Failure> {
             .map_err(|e| {
                 Failure::error(format!(
                     "lost the scheduler at {base} while waiting for run {id}: {e} \
-                     (was it stopped or restarted? runs live in its memory)"
+                     (was it stopped? a scheduler on a --db store carries the run on when it starts \
+                     again: `dispatch runs show {id}`)"
                 ))
             })?;
         let status = response.status().as_u16();
@@ -401,7 +402,8 @@ async fn wait(args: &RunArgs, id: &str) -> Result<serde_json::Value, Failure> {
             200 => continue,
             404 => {
                 return Err(Failure::error(format!(
-                    "the scheduler does not know run {id}: it was restarted (runs live in its memory)"
+                    "the scheduler does not know run {id}: it finished and was purged after --retain, \
+                     or the scheduler was restarted with --memory or on another store"
                 )));
             }
             _ => {

@@ -1,13 +1,13 @@
 //! Connect error JSON bodies: writing one into a caller's buffer, and
 //! reading one back without a heap.
+//!
+//! Both directions are written by hand for this one shape (no serde): the
+//! reader is a strict, bounded JSON parser (RFC 8259) that borrows the
+//! strings it keeps from the body and skips everything else.
 
 use core::fmt;
 
 use base64ct::{Base64, Base64Unpadded, Encoding};
-use serde::de::{self, SeqAccess, Visitor};
-use serde::ser::{SerializeSeq, SerializeStruct};
-use serde::{Deserialize, Serialize, Serializer};
-use serde_json_core::str::EscapedStr;
 
 use super::{Code, DETAIL_TYPE_CAPACITY, MAX_DETAILS};
 
@@ -65,66 +65,100 @@ impl<'a> ErrorBody<'a> {
     /// Writes the error JSON into `out` and returns its length.
     ///
     /// Keys come in connect-go's order (`code`, `message`, `details`); strings
-    /// are escaped (`"`, `\`, control characters); detail values are standard
-    /// base64 without padding. `debug` is never written.
+    /// are escaped as connect-go and `JSON.stringify` escape them (`"`, `\\`,
+    /// `\b \f \n \r \t`, other control characters as `\u00xx`, lower-case
+    /// hex); detail values are standard base64 without padding. `debug` is
+    /// never written.
     pub fn encode_json(&self, out: &mut [u8]) -> Result<usize, EncodeError> {
-        serde_json_core::to_slice(self, out).map_err(|_| EncodeError::BufferTooSmall)
-    }
-}
-
-impl Serialize for ErrorBody<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut body = serializer.serialize_struct("Error", 3)?;
-        body.serialize_field("code", self.code.name())?;
+        let mut json = JsonWriter { out, len: 0 };
+        json.raw(b"{\"code\":")?;
+        json.string(self.code.name())?;
         if !self.message.is_empty() {
-            body.serialize_field("message", self.message)?;
+            json.raw(b",\"message\":")?;
+            json.string(self.message)?;
         }
         if !self.details.is_empty() {
-            body.serialize_field("details", &DetailsOut(self.details))?;
+            json.raw(b",\"details\":[")?;
+            for (index, detail) in self.details.iter().enumerate() {
+                if index > 0 {
+                    json.raw(b",")?;
+                }
+                json.raw(b"{\"type\":")?;
+                json.string(detail.type_name)?;
+                json.raw(b",\"value\":\"")?;
+                json.base64(detail.value)?;
+                json.raw(b"\"}")?;
+            }
+            json.raw(b"]")?;
         }
-        body.end()
+        json.raw(b"}")?;
+        Ok(json.len)
     }
 }
 
-struct DetailsOut<'a>(&'a [Detail<'a>]);
+/// Writes JSON text into the front of a caller's buffer.
+struct JsonWriter<'o> {
+    out: &'o mut [u8],
+    len: usize,
+}
 
-impl Serialize for DetailsOut<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
-        for detail in self.0 {
-            seq.serialize_element(detail)?;
+impl JsonWriter<'_> {
+    fn raw(&mut self, bytes: &[u8]) -> Result<(), EncodeError> {
+        let end = self
+            .len
+            .checked_add(bytes.len())
+            .ok_or(EncodeError::BufferTooSmall)?;
+        self.out
+            .get_mut(self.len..end)
+            .ok_or(EncodeError::BufferTooSmall)?
+            .copy_from_slice(bytes);
+        self.len = end;
+        Ok(())
+    }
+
+    /// A JSON string: the quotes, and `text` escaped.
+    fn string(&mut self, text: &str) -> Result<(), EncodeError> {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        self.raw(b"\"")?;
+        let bytes = text.as_bytes();
+        // Runs of bytes that need no escape are copied whole.
+        let mut run_start = 0;
+        for (index, &byte) in bytes.iter().enumerate() {
+            let short = match byte {
+                b'"' => b'"',
+                b'\\' => b'\\',
+                0x08 => b'b',
+                0x0c => b'f',
+                b'\n' => b'n',
+                b'\r' => b'r',
+                b'\t' => b't',
+                0x00..=0x1f => 0,
+                _ => continue,
+            };
+            self.raw(bytes.get(run_start..index).unwrap_or_default())?;
+            run_start = index + 1;
+            if short != 0 {
+                self.raw(&[b'\\', short])?;
+            } else {
+                let high = HEX.get(usize::from(byte >> 4)).copied().unwrap_or(b'0');
+                let low = HEX.get(usize::from(byte & 0x0f)).copied().unwrap_or(b'0');
+                self.raw(&[b'\\', b'u', b'0', b'0', high, low])?;
+            }
         }
-        seq.end()
+        self.raw(bytes.get(run_start..).unwrap_or_default())?;
+        self.raw(b"\"")
     }
-}
 
-impl Serialize for Detail<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut detail = serializer.serialize_struct("Detail", 2)?;
-        detail.serialize_field("type", self.type_name)?;
-        detail.serialize_field("value", &Base64Text(self.value))?;
-        detail.end()
-    }
-}
-
-/// Unpadded standard base64 of some bytes, produced piecewise (no buffer
-/// the size of the value).
-struct Base64Text<'a>(&'a [u8]);
-
-impl Serialize for Base64Text<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-impl fmt::Display for Base64Text<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    /// Unpadded standard base64 of `value`, written piecewise (no buffer the
+    /// size of the value).
+    fn base64(&mut self, value: &[u8]) -> Result<(), EncodeError> {
         // 48 bytes encode to exactly 64 characters with no padding, so chunks
         // concatenate into the encoding of the whole.
         let mut text = [0u8; 64];
-        for chunk in self.0.chunks(48) {
-            let encoded = Base64Unpadded::encode(chunk, &mut text).map_err(|_| fmt::Error)?;
-            f.write_str(encoded)?;
+        for chunk in value.chunks(48) {
+            let encoded = Base64Unpadded::encode(chunk, &mut text)
+                .map_err(|_| EncodeError::BufferTooSmall)?;
+            self.raw(encoded.as_bytes())?;
         }
         Ok(())
     }
@@ -213,16 +247,15 @@ pub fn decode_error_json<'b, const M: usize>(
     body: &[u8],
     detail_buf: &'b mut [u8],
 ) -> Result<DecodedError<'b, M>, DecodeError> {
-    // No unescape buffer: strings come back raw and are unescaped below, so
-    // the only limits are the caller's capacities.
-    let mut deserializer = serde_json_core::de::Deserializer::new(body, None);
-    let raw = RawErrorBody::deserialize(&mut deserializer).map_err(|_| DecodeError::Malformed)?;
-    deserializer.end().map_err(|_| DecodeError::Malformed)?;
+    // The whole body is parsed first, strings kept raw, so that a malformed
+    // body is `Malformed` whatever its strings hold; they are unescaped
+    // below, so the only limits are the caller's capacities.
+    let raw = RawErrorBody::parse(body)?;
 
     let mut code_name: heapless::String<24> = heapless::String::new();
     let code = match raw.code {
         Some(text) => {
-            let truncated = unescape_into(text.0, &mut code_name)?;
+            let truncated = unescape_into(text, &mut code_name)?;
             if truncated {
                 None
             } else {
@@ -234,7 +267,7 @@ pub fn decode_error_json<'b, const M: usize>(
 
     let mut message = heapless::String::new();
     let message_truncated = match raw.message {
-        Some(text) => unescape_into(text.0, &mut message)?,
+        Some(text) => unescape_into(text, &mut message)?,
         None => false,
     };
 
@@ -249,8 +282,8 @@ pub fn decode_error_json<'b, const M: usize>(
                 return Err(DecodeError::IncompleteDetail);
             };
             let mut type_name = heapless::String::new();
-            let type_truncated = unescape_into(type_text.0, &mut type_name)?;
-            let decoded_len = decode_base64_value(value_text.0, rest)?;
+            let type_truncated = unescape_into(type_text, &mut type_name)?;
+            let decoded_len = decode_base64_value(value_text, rest)?;
             match decoded_len {
                 Some(len) if !type_truncated => {
                     let (value, remaining) = core::mem::take(&mut rest).split_at_mut(len);
@@ -282,14 +315,9 @@ fn decode_base64_value(escaped: &str, out: &mut [u8]) -> Result<Option<usize>, D
         // Rare: an encoder escaped `/` as `\/`. Unescape into `out`, then
         // decode in place (the decoded form is never longer).
         let mut len = 0;
-        for fragment in EscapedStr(escaped).fragments() {
+        for c in Unescape(escaped.chars()) {
             let mut utf8 = [0u8; 4];
-            let bytes = match fragment.map_err(|_| DecodeError::InvalidEscape)? {
-                serde_json_core::str::EscapedStringFragment::NotEscaped(s) => s.as_bytes(),
-                serde_json_core::str::EscapedStringFragment::Escaped(c) => {
-                    c.encode_utf8(&mut utf8).as_bytes()
-                }
-            };
+            let bytes = c?.encode_utf8(&mut utf8).as_bytes();
             let Some(slot) = out.get_mut(len..len + bytes.len()) else {
                 return Ok(None);
             };
@@ -350,81 +378,96 @@ fn unescape_into<const N: usize>(
     out: &mut heapless::String<N>,
 ) -> Result<bool, DecodeError> {
     let mut truncated = false;
-    let mut push = |c: char, truncated: &mut bool| {
-        if !*truncated && out.push(c).is_err() {
-            *truncated = true;
+    for c in Unescape(escaped.chars()) {
+        let c = c?;
+        if !truncated && out.push(c).is_err() {
+            truncated = true;
         }
-    };
-    let mut chars = escaped.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            push(c, &mut truncated);
-            continue;
-        }
-        let unescaped = match chars.next() {
-            Some('"') => '"',
-            Some('\\') => '\\',
-            Some('/') => '/',
-            Some('b') => '\u{8}',
-            Some('f') => '\u{c}',
-            Some('n') => '\n',
-            Some('r') => '\r',
-            Some('t') => '\t',
-            Some('u') => {
-                let first = hex4(&mut chars)?;
-                match first {
-                    0xD800..=0xDBFF => {
-                        // A high surrogate must be followed by `\u` + a low one.
-                        if chars.next() != Some('\\') || chars.next() != Some('u') {
-                            return Err(DecodeError::InvalidEscape);
-                        }
-                        let second = hex4(&mut chars)?;
-                        if !(0xDC00..=0xDFFF).contains(&second) {
-                            return Err(DecodeError::InvalidEscape);
-                        }
-                        let scalar = 0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00);
-                        char::from_u32(scalar).ok_or(DecodeError::InvalidEscape)?
-                    }
-                    _ => char::from_u32(first).ok_or(DecodeError::InvalidEscape)?,
-                }
-            }
-            _ => return Err(DecodeError::InvalidEscape),
-        };
-        push(unescaped, &mut truncated);
     }
     Ok(truncated)
 }
 
-/// Four hex digits of a `\u` escape.
-fn hex4(chars: &mut core::str::Chars<'_>) -> Result<u32, DecodeError> {
-    let mut value = 0;
-    for _ in 0..4 {
-        let digit = chars
-            .next()
-            .and_then(|c| c.to_digit(16))
-            .ok_or(DecodeError::InvalidEscape)?;
-        value = value * 16 + digit;
+/// The characters of a JSON string's content (between its quotes), escapes
+/// resolved, `\u` surrogate pairs joined; a bad escape or a lone surrogate
+/// is an [`DecodeError::InvalidEscape`].
+struct Unescape<'a>(core::str::Chars<'a>);
+
+impl Iterator for Unescape<'_> {
+    type Item = Result<char, DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let c = self.0.next()?;
+        if c != '\\' {
+            return Some(Ok(c));
+        }
+        Some(match self.0.next() {
+            Some('"') => Ok('"'),
+            Some('\\') => Ok('\\'),
+            Some('/') => Ok('/'),
+            Some('b') => Ok('\u{8}'),
+            Some('f') => Ok('\u{c}'),
+            Some('n') => Ok('\n'),
+            Some('r') => Ok('\r'),
+            Some('t') => Ok('\t'),
+            Some('u') => self.unicode_escape(),
+            _ => Err(DecodeError::InvalidEscape),
+        })
     }
-    Ok(value)
 }
 
-/// The error object, with its strings still escaped.
-#[derive(Deserialize)]
+impl Unescape<'_> {
+    /// The character of a `\u` escape whose `\u` was just read, with the
+    /// low half that must follow a high surrogate.
+    fn unicode_escape(&mut self) -> Result<char, DecodeError> {
+        let first = self.hex4()?;
+        let scalar = match first {
+            0xD800..=0xDBFF => {
+                if self.0.next() != Some('\\') || self.0.next() != Some('u') {
+                    return Err(DecodeError::InvalidEscape);
+                }
+                let second = self.hex4()?;
+                if !(0xDC00..=0xDFFF).contains(&second) {
+                    return Err(DecodeError::InvalidEscape);
+                }
+                0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00)
+            }
+            _ => first,
+        };
+        // A lone low surrogate is no scalar value.
+        char::from_u32(scalar).ok_or(DecodeError::InvalidEscape)
+    }
+
+    /// Four hex digits of a `\u` escape.
+    fn hex4(&mut self) -> Result<u32, DecodeError> {
+        let mut value = 0;
+        for _ in 0..4 {
+            let digit = self
+                .0
+                .next()
+                .and_then(|c| c.to_digit(16))
+                .ok_or(DecodeError::InvalidEscape)?;
+            value = value * 16 + digit;
+        }
+        Ok(value)
+    }
+}
+
+/// How deeply arrays and objects may nest inside the error body (the
+/// values skipped, `debug` say, included); deeper is
+/// [`DecodeError::Malformed`]. It bounds the parser's recursion.
+pub const MAX_JSON_DEPTH: usize = 32;
+
+/// The error object, with its strings still escaped (their content between
+/// the quotes, borrowed from the body).
 struct RawErrorBody<'a> {
-    #[serde(default, borrow)]
-    code: Option<EscapedStr<'a>>,
-    #[serde(default, borrow)]
-    message: Option<EscapedStr<'a>>,
-    #[serde(default, borrow)]
+    code: Option<&'a str>,
+    message: Option<&'a str>,
     details: Option<RawDetails<'a>>,
 }
 
-#[derive(Deserialize)]
 struct RawDetail<'a> {
-    #[serde(default, borrow, rename = "type")]
-    type_name: Option<EscapedStr<'a>>,
-    #[serde(default, borrow)]
-    value: Option<EscapedStr<'a>>,
+    type_name: Option<&'a str>,
+    value: Option<&'a str>,
 }
 
 /// The first [`MAX_DETAILS`] details, and how many more there were.
@@ -433,32 +476,318 @@ struct RawDetails<'a> {
     overflow: usize,
 }
 
-impl<'de: 'a, 'a> Deserialize<'de> for RawDetails<'a> {
-    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_seq(RawDetailsVisitor(core::marker::PhantomData))
+impl<'a> RawErrorBody<'a> {
+    /// Parses the whole body: one object, nothing after it but whitespace.
+    /// `code` and `message` are strings or `null`, `details` an array of
+    /// objects or `null`; a key given twice is malformed; other keys are
+    /// skipped (their values still parsed).
+    fn parse(body: &'a [u8]) -> Result<Self, DecodeError> {
+        let mut json = JsonReader { bytes: body, pos: 0 };
+        let mut raw = RawErrorBody {
+            code: None,
+            message: None,
+            details: None,
+        };
+        let (mut seen_code, mut seen_message, mut seen_details) = (false, false, false);
+        json.object(0, |json, key| {
+            match key {
+                Key::Known("code") => {
+                    once(&mut seen_code)?;
+                    raw.code = json.string_or_null()?;
+                }
+                Key::Known("message") => {
+                    once(&mut seen_message)?;
+                    raw.message = json.string_or_null()?;
+                }
+                Key::Known("details") => {
+                    once(&mut seen_details)?;
+                    raw.details = RawDetails::parse(json)?;
+                }
+                _ => json.skip_value(1)?,
+            }
+            Ok(())
+        })?;
+        json.end()?;
+        Ok(raw)
     }
 }
 
-struct RawDetailsVisitor<'a>(core::marker::PhantomData<&'a ()>);
-
-impl<'de: 'a, 'a> Visitor<'de> for RawDetailsVisitor<'a> {
-    type Value = RawDetails<'a>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an array of error details")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+impl<'a> RawDetails<'a> {
+    /// `details`: `null`, or an array of detail objects.
+    fn parse(json: &mut JsonReader<'a>) -> Result<Option<Self>, DecodeError> {
+        if json.null()? {
+            return Ok(None);
+        }
         let mut details = RawDetails {
             kept: heapless::Vec::new(),
             overflow: 0,
         };
-        while let Some(detail) = seq.next_element::<RawDetail<'a>>()? {
+        json.array(1, |json| {
+            let mut detail = RawDetail {
+                type_name: None,
+                value: None,
+            };
+            let (mut seen_type, mut seen_value) = (false, false);
+            json.object(2, |json, key| {
+                match key {
+                    Key::Known("type") => {
+                        once(&mut seen_type)?;
+                        detail.type_name = json.string_or_null()?;
+                    }
+                    Key::Known("value") => {
+                        once(&mut seen_value)?;
+                        detail.value = json.string_or_null()?;
+                    }
+                    _ => json.skip_value(3)?,
+                }
+                Ok(())
+            })?;
             if details.kept.push(detail).is_err() {
                 details.overflow += 1;
             }
+            Ok(())
+        })?;
+        Ok(Some(details))
+    }
+}
+
+/// Marks a known key as seen; seeing it twice is malformed.
+fn once(seen: &mut bool) -> Result<(), DecodeError> {
+    if core::mem::replace(seen, true) {
+        return Err(DecodeError::Malformed);
+    }
+    Ok(())
+}
+
+/// An object's key: a short one unescaped (those are the only ones that can
+/// be a key this module knows), a longer one only checked.
+enum Key<'k> {
+    Known(&'k str),
+    Other,
+}
+
+/// A strict JSON reader over the body's bytes. Every method that reads a
+/// value first skips whitespace; errors are [`DecodeError::Malformed`].
+struct JsonReader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> JsonReader<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+
+    fn skip_whitespace(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.pos += 1;
         }
-        Ok(details)
+    }
+
+    /// The next byte after whitespace, consumed.
+    fn next_token(&mut self) -> Result<u8, DecodeError> {
+        self.skip_whitespace();
+        let byte = self.peek().ok_or(DecodeError::Malformed)?;
+        self.pos += 1;
+        Ok(byte)
+    }
+
+    /// Only whitespace is left.
+    fn end(&mut self) -> Result<(), DecodeError> {
+        self.skip_whitespace();
+        match self.peek() {
+            None => Ok(()),
+            Some(_) => Err(DecodeError::Malformed),
+        }
+    }
+
+    /// Consumes `literal` if the input continues with it.
+    fn literal(&mut self, literal: &[u8]) -> Result<(), DecodeError> {
+        let end = self.pos + literal.len();
+        if self.bytes.get(self.pos..end) != Some(literal) {
+            return Err(DecodeError::Malformed);
+        }
+        self.pos = end;
+        Ok(())
+    }
+
+    /// Consumes a `null` if one comes next; whether it did.
+    fn null(&mut self) -> Result<bool, DecodeError> {
+        self.skip_whitespace();
+        if self.peek() != Some(b'n') {
+            return Ok(false);
+        }
+        self.literal(b"null")?;
+        Ok(true)
+    }
+
+    /// A string (its escaped content) or `null`.
+    fn string_or_null(&mut self) -> Result<Option<&'a str>, DecodeError> {
+        if self.null()? {
+            return Ok(None);
+        }
+        if self.next_token()? != b'"' {
+            return Err(DecodeError::Malformed);
+        }
+        self.string_content().map(Some)
+    }
+
+    /// The content of a string whose opening quote was just read, up to and
+    /// past its closing quote: valid UTF-8 and no raw control character
+    /// ([`DecodeError::Malformed`] otherwise), every `\` followed by an
+    /// escape's letter and `\u` by four hex digits
+    /// ([`DecodeError::InvalidEscape`] otherwise). The escapes are resolved
+    /// later, by [`Unescape`], for the strings that are kept.
+    fn string_content(&mut self) -> Result<&'a str, DecodeError> {
+        let start = self.pos;
+        loop {
+            match self.peek().ok_or(DecodeError::Malformed)? {
+                b'"' => break,
+                b'\\' => {
+                    self.pos += 1;
+                    match self.peek().ok_or(DecodeError::Malformed)? {
+                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.pos += 1,
+                        b'u' => {
+                            let digits = self
+                                .bytes
+                                .get(self.pos + 1..self.pos + 5)
+                                .ok_or(DecodeError::InvalidEscape)?;
+                            if !digits.iter().all(u8::is_ascii_hexdigit) {
+                                return Err(DecodeError::InvalidEscape);
+                            }
+                            self.pos += 5;
+                        }
+                        _ => return Err(DecodeError::InvalidEscape),
+                    }
+                }
+                0x00..=0x1f => return Err(DecodeError::Malformed),
+                _ => self.pos += 1,
+            }
+        }
+        let content = self.bytes.get(start..self.pos).unwrap_or_default();
+        self.pos += 1;
+        core::str::from_utf8(content).map_err(|_| DecodeError::Malformed)
+    }
+
+    /// An object, its opening brace next: `member` is called with each key,
+    /// the reader just past the key's colon, and must read the value.
+    fn object(
+        &mut self,
+        depth: usize,
+        mut member: impl FnMut(&mut Self, Key<'_>) -> Result<(), DecodeError>,
+    ) -> Result<(), DecodeError> {
+        if depth >= MAX_JSON_DEPTH || self.next_token()? != b'{' {
+            return Err(DecodeError::Malformed);
+        }
+        self.skip_whitespace();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            return Ok(());
+        }
+        loop {
+            if self.next_token()? != b'"' {
+                return Err(DecodeError::Malformed);
+            }
+            let escaped = self.string_content()?;
+            let mut short: heapless::String<8> = heapless::String::new();
+            let key = if !escaped.contains('\\') {
+                Key::Known(escaped)
+            } else if unescape_into(escaped, &mut short).map_err(|_| DecodeError::Malformed)? {
+                Key::Other
+            } else {
+                Key::Known(short.as_str())
+            };
+            if self.next_token()? != b':' {
+                return Err(DecodeError::Malformed);
+            }
+            member(self, key)?;
+            match self.next_token()? {
+                b',' => continue,
+                b'}' => return Ok(()),
+                _ => return Err(DecodeError::Malformed),
+            }
+        }
+    }
+
+    /// An array, its opening bracket next: `element` reads each element.
+    fn array(
+        &mut self,
+        depth: usize,
+        mut element: impl FnMut(&mut Self) -> Result<(), DecodeError>,
+    ) -> Result<(), DecodeError> {
+        if depth >= MAX_JSON_DEPTH || self.next_token()? != b'[' {
+            return Err(DecodeError::Malformed);
+        }
+        self.skip_whitespace();
+        if self.peek() == Some(b']') {
+            self.pos += 1;
+            return Ok(());
+        }
+        loop {
+            element(self)?;
+            match self.next_token()? {
+                b',' => continue,
+                b']' => return Ok(()),
+                _ => return Err(DecodeError::Malformed),
+            }
+        }
+    }
+
+    /// Any JSON value, checked and passed over; `depth` is how deeply it
+    /// sits inside the body's arrays and objects.
+    fn skip_value(&mut self, depth: usize) -> Result<(), DecodeError> {
+        self.skip_whitespace();
+        match self.peek().ok_or(DecodeError::Malformed)? {
+            b'{' => self.object(depth, |json, _| json.skip_value(depth + 1)),
+            b'[' => self.array(depth, |json| json.skip_value(depth + 1)),
+            b'"' => {
+                self.pos += 1;
+                self.string_content().map(|_| ())
+            }
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            _ => self.number(),
+        }
+    }
+
+    /// A number: `-`? (`0` | [1-9][0-9]*) (`.` [0-9]+)? ([eE] [+-]? [0-9]+)?
+    fn number(&mut self) -> Result<(), DecodeError> {
+        if self.peek() == Some(b'-') {
+            self.pos += 1;
+        }
+        match self.peek() {
+            Some(b'0') => self.pos += 1,
+            Some(b'1'..=b'9') => self.digits(),
+            _ => return Err(DecodeError::Malformed),
+        }
+        if self.peek() == Some(b'.') {
+            self.pos += 1;
+            self.one_or_more_digits()?;
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.pos += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.pos += 1;
+            }
+            self.one_or_more_digits()?;
+        }
+        Ok(())
+    }
+
+    fn digits(&mut self) {
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    fn one_or_more_digits(&mut self) -> Result<(), DecodeError> {
+        let start = self.pos;
+        self.digits();
+        if self.pos == start {
+            return Err(DecodeError::Malformed);
+        }
+        Ok(())
     }
 }
 
@@ -687,6 +1016,94 @@ mod tests {
         assert_eq!(
             decode_error_json::<8>(body, &mut [0u8; 8]),
             Err(DecodeError::InvalidDetailValue)
+        );
+    }
+
+    #[test]
+    fn control_characters_are_escaped_as_connect_go_escapes_them() {
+        let mut out = [0u8; 128];
+        let n = ErrorBody::new(Code::Internal, "\u{1f}\u{0}\u{8}\u{c}\r\t\u{7f}\u{e9}")
+            .encode_json(&mut out)
+            .unwrap();
+        assert_eq!(
+            core::str::from_utf8(&out[..n]).unwrap(),
+            "{\"code\":\"internal\",\"message\":\"\\u001f\\u0000\\b\\f\\r\\t\u{7f}\u{e9}\"}"
+        );
+        // What serde_json (the standard library's JSON in dispatch-std) writes.
+        let text = "a\u{1f}\"\\\n\u{2028}b";
+        let n = ErrorBody::new(Code::Internal, text)
+            .encode_json(&mut out)
+            .unwrap();
+        let want = std::format!(
+            r#"{{"code":"internal","message":{}}}"#,
+            serde_json::to_string(text).unwrap()
+        );
+        assert_eq!(core::str::from_utf8(&out[..n]).unwrap(), want);
+    }
+
+    #[test]
+    fn the_reader_is_strict_json() {
+        for body in [
+            &br#"{"code":"internal","x":tru}"#[..],
+            br#"{"code":"internal","x":abc}"#,
+            br#"{"code":"internal","x":01}"#,
+            br#"{"code":"internal","x":1.}"#,
+            br#"{"code":"internal","x":-}"#,
+            br#"{"code":"internal","x":1e}"#,
+            br#"{"code":"internal",}"#,
+            br#"{"code":"internal","x":[1,]}"#,
+            br#"{"code" "internal"}"#,
+            br#"{code:"internal"}"#,
+            b"{\"code\":\"inter\nnal\"}",
+            b"{\"code\":\"internal\",\"message\":\"\xff\"}",
+            br#"{"code":"internal","code":"unknown"}"#,
+            br#"{"code":"internal","details":[{"type":"t","type":"u","value":""}]}"#,
+            br#"{"code":"internal","details":[1]}"#,
+            br#"{"code":"internal""#,
+        ] {
+            assert_eq!(
+                decode_error_json::<8>(body, scratch()),
+                Err(DecodeError::Malformed),
+                "{:?}",
+                core::str::from_utf8(body)
+            );
+        }
+        for body in [
+            &b" {\"x\":[-0.5e+3,1E2,true,false,null,{\"y\":\"\\u00e9\"}],\r\n\t\"code\":\"internal\"} "[..],
+            br#"{"unknown":1,"unknown":2,"code":"internal","details":null,"message":null}"#,
+            br#"{"\u0063ode":"internal"}"#,
+        ] {
+            let decoded = decode_error_json::<8>(body, scratch()).unwrap();
+            assert_eq!(decoded.code, Some(Code::Internal), "{:?}", core::str::from_utf8(body));
+        }
+        assert_eq!(
+            decode_error_json::<8>(br#"{"code":"internal","x":"\u00g0"}"#, scratch()),
+            Err(DecodeError::InvalidEscape)
+        );
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let within = std::format!(
+            r#"{{"code":"internal","debug":{}1{}}}"#,
+            "[".repeat(MAX_JSON_DEPTH - 1),
+            "]".repeat(MAX_JSON_DEPTH - 1)
+        );
+        assert!(decode_error_json::<8>(within.as_bytes(), scratch()).is_ok());
+        let beyond = std::format!(
+            r#"{{"code":"internal","debug":{}1{}}}"#,
+            "[".repeat(MAX_JSON_DEPTH),
+            "]".repeat(MAX_JSON_DEPTH)
+        );
+        assert_eq!(
+            decode_error_json::<8>(beyond.as_bytes(), scratch()),
+            Err(DecodeError::Malformed)
+        );
+        // Deep enough to overflow a stack were the recursion not bounded.
+        let deep = std::format!(r#"{{"debug":{}"#, "[".repeat(1 << 20));
+        assert_eq!(
+            decode_error_json::<8>(deep.as_bytes(), scratch()),
+            Err(DecodeError::Malformed)
         );
     }
 

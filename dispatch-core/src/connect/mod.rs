@@ -32,7 +32,8 @@ mod response;
 
 pub use code::Code;
 pub use error_json::{
-    DecodeError, DecodedDetail, DecodedError, Detail, EncodeError, ErrorBody, decode_error_json,
+    DecodeError, DecodedDetail, DecodedError, Detail, EncodeError, ErrorBody, MAX_JSON_DEPTH,
+    decode_error_json,
 };
 pub use headers::{
     Codec, ProtocolVersionError, TimeoutError, check_protocol_version, format_timeout_ms,

@@ -225,6 +225,8 @@ pub mod sfv;
 pub mod signature;
 pub mod status;
 
+mod quote;
+
 #[cfg(feature = "alloc")]
 pub mod any;
 #[cfg(feature = "gzip")]

@@ -7,7 +7,7 @@
 
 use core::fmt;
 
-use base64ct::{Base64, Base64Unpadded, Encoding};
+use base64ct::{Base64, Encoding};
 
 use super::{Code, DETAIL_TYPE_CAPACITY, MAX_DETAILS};
 
@@ -154,11 +154,15 @@ impl JsonWriter<'_> {
     fn base64(&mut self, value: &[u8]) -> Result<(), EncodeError> {
         // 48 bytes encode to exactly 64 characters with no padding, so chunks
         // concatenate into the encoding of the whole.
+        // Only the last chunk can be padded; its `=` are cut (one padded
+        // encoder in the core, not two).
         let mut text = [0u8; 64];
         for chunk in value.chunks(48) {
-            let encoded = Base64Unpadded::encode(chunk, &mut text)
-                .map_err(|_| EncodeError::BufferTooSmall)?;
-            self.raw(encoded.as_bytes())?;
+            let encoded = Base64::encode(chunk, &mut text)
+                .map_err(|_| EncodeError::BufferTooSmall)?
+                .as_bytes();
+            let unpadded = encoded.strip_suffix(b"==").or_else(|| encoded.strip_suffix(b"="));
+            self.raw(unpadded.unwrap_or(encoded))?;
         }
         Ok(())
     }
@@ -308,8 +312,8 @@ pub fn decode_error_json<'b, const M: usize>(
     })
 }
 
-/// Decodes a detail's base64 text (escaped JSON string content) into the
-/// front of `out`. `Ok(None)` when `out` is too small.
+/// Decodes a detail's base64 text (escaped JSON string content), padded or
+/// not, into the front of `out`. `Ok(None)` when `out` is too small.
 fn decode_base64_value(escaped: &str, out: &mut [u8]) -> Result<Option<usize>, DecodeError> {
     if escaped.contains('\\') {
         // Rare: an encoder escaped `/` as `\/`. Unescape into `out`, then
@@ -324,39 +328,86 @@ fn decode_base64_value(escaped: &str, out: &mut [u8]) -> Result<Option<usize>, D
             slot.copy_from_slice(bytes);
             len += bytes.len();
         }
-        let text = out.get_mut(..len).ok_or(DecodeError::InvalidDetailValue)?;
-        let padded = text.last() == Some(&b'=');
-        let decoded = if padded {
-            Base64::decode_in_place(text).map(<[u8]>::len)
-        } else {
-            Base64Unpadded::decode_in_place(text).map(<[u8]>::len)
-        };
-        return decoded
-            .map(Some)
-            .map_err(|_| DecodeError::InvalidDetailValue);
+        let decoded_len = decoded_len_of(out.get(..len).unwrap_or_default())?;
+        // Quad by quad: the i-th quad is read (copied out) before the i-th
+        // group of three bytes, which lies before it, is written.
+        let mut quad = [0u8; 4];
+        let mut written = 0;
+        let mut read = 0;
+        while read < len {
+            let end = len.min(read + 4);
+            let text = out.get(read..end).ok_or(DecodeError::InvalidDetailValue)?;
+            let bytes = decode_quad(text, end == len, &mut quad)?;
+            let target = out
+                .get_mut(written..written + bytes.len())
+                .ok_or(DecodeError::InvalidDetailValue)?;
+            target.copy_from_slice(bytes);
+            written += bytes.len();
+            read = end;
+        }
+        return checked_len(written, decoded_len).map(Some);
     }
-    let Some(len) = base64_decoded_len(escaped) else {
-        return Err(DecodeError::InvalidDetailValue);
-    };
-    let Some(target) = out.get_mut(..len) else {
+    let text = escaped.as_bytes();
+    let decoded_len = decoded_len_of(text)?;
+    let Some(out) = out.get_mut(..decoded_len) else {
         return Ok(None);
     };
-    let decoded = if escaped.ends_with('=') {
-        Base64::decode(escaped, target)
+    let mut quad = [0u8; 4];
+    let mut written = 0;
+    let quads = text.chunks(4);
+    let count = quads.len();
+    for (index, text) in quads.enumerate() {
+        let bytes = decode_quad(text, index + 1 == count, &mut quad)?;
+        let target = out
+            .get_mut(written..written + bytes.len())
+            .ok_or(DecodeError::InvalidDetailValue)?;
+        target.copy_from_slice(bytes);
+        written += bytes.len();
+    }
+    checked_len(written, decoded_len).map(Some)
+}
+
+/// [`base64_decoded_len`], or the error for text no base64 has.
+fn decoded_len_of(text: &[u8]) -> Result<usize, DecodeError> {
+    base64_decoded_len(text).ok_or(DecodeError::InvalidDetailValue)
+}
+
+/// What was decoded matches what the text's length promised.
+fn checked_len(written: usize, expected: usize) -> Result<usize, DecodeError> {
+    if written == expected {
+        Ok(written)
     } else {
-        Base64Unpadded::decode(escaped, target)
-    };
-    decoded
-        .map(|bytes| Some(bytes.len()))
+        Err(DecodeError::InvalidDetailValue)
+    }
+}
+
+/// Decodes up to four base64 characters (fewer only at the end, where the
+/// padding is implied) with the core's one padded decoder, in `scratch`.
+/// `=` may only appear in the last quad.
+fn decode_quad<'s>(
+    text: &[u8],
+    last: bool,
+    scratch: &'s mut [u8; 4],
+) -> Result<&'s [u8], DecodeError> {
+    if !last && text.contains(&b'=') {
+        return Err(DecodeError::InvalidDetailValue);
+    }
+    *scratch = [b'='; 4];
+    scratch
+        .get_mut(..text.len())
+        .ok_or(DecodeError::InvalidDetailValue)?
+        .copy_from_slice(text);
+    Base64::decode_in_place(scratch)
+        .map(|bytes| &*bytes)
         .map_err(|_| DecodeError::InvalidDetailValue)
 }
 
 /// The decoded length of base64 text, padded or not; `None` if no base64
 /// text has that length.
-fn base64_decoded_len(text: &str) -> Option<usize> {
+fn base64_decoded_len(text: &[u8]) -> Option<usize> {
     let unpadded = text
-        .strip_suffix("==")
-        .or_else(|| text.strip_suffix('='))
+        .strip_suffix(b"==")
+        .or_else(|| text.strip_suffix(b"="))
         .unwrap_or(text);
     if unpadded.len() != text.len() && !text.len().is_multiple_of(4) {
         return None;

@@ -3,6 +3,7 @@
 use alloc::string::String;
 use core::fmt;
 
+use crate::quote::Quoted;
 use crate::status::Status;
 
 /// Why a run's journal could not be read or extended. Each ends the run
@@ -76,7 +77,7 @@ impl fmt::Display for JournalError {
                 f.write_str("the resume carries no journal (no typed coroutine state)")
             }
             JournalError::NotAJournal { type_url } => {
-                write!(f, "the resume's state ({type_url:?}) is not a journal")
+                write!(f, "the resume's state ({}) is not a journal", Quoted(type_url))
             }
             JournalError::Undecodable => f.write_str("the journal does not decode"),
             JournalError::UnknownVersion { version } => write!(
@@ -132,7 +133,7 @@ pub enum Operation {
 impl fmt::Display for Operation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Operation::Call { function } => write!(f, "a call to {function:?}"),
+            Operation::Call { function } => write!(f, "a call to {}", Quoted(function)),
             Operation::Sleep => f.write_str("a sleep"),
             Operation::Now => f.write_str("a clock reading"),
             Operation::Select => f.write_str("a choice among calls"),

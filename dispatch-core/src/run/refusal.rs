@@ -4,6 +4,7 @@ use core::fmt;
 use core::time::Duration;
 
 use crate::connect::{Code, EncodeError, ErrorBody, ProtocolVersionError, TimeoutError};
+use crate::quote::Quoted;
 use crate::sfv::SliceWriter;
 use crate::signature::VerifyError;
 
@@ -285,7 +286,7 @@ impl fmt::Display for Refusal<'_> {
                 "the request body is larger than the limit of {limit} bytes"
             ),
             Refusal::ReadTimeout { timeout } => {
-                write!(f, "the client sent no data for {} ms", timeout.as_millis())
+                write!(f, "the client sent no data for {} ms", millis(*timeout))
             }
             Refusal::BodyUnreadable => f.write_str("the request body could not be read"),
             Refusal::Signature(error) => f.write_str(error.message()),
@@ -296,18 +297,30 @@ impl fmt::Display for Refusal<'_> {
             Refusal::MissingDirective => {
                 f.write_str("the request has neither an input nor a poll result")
             }
-            Refusal::UnknownFunction { name } => write!(f, "function {name:?} does not exist"),
+            Refusal::UnknownFunction { name } => {
+                write!(f, "function {} does not exist", Quoted(name))
+            }
             Refusal::DeadlineExceeded { function, timeout } => write!(
                 f,
-                "function {function:?} did not finish within {} ms",
-                timeout.as_millis()
+                "function {} did not finish within {} ms",
+                Quoted(function),
+                millis(*timeout)
             ),
-            Refusal::FunctionCrashed { function } => write!(f, "function {function:?} crashed"),
+            Refusal::FunctionCrashed { function } => {
+                write!(f, "function {} crashed", Quoted(function))
+            }
         }
     }
 }
 
 impl core::error::Error for Refusal<'_> {}
+
+/// A duration in whole milliseconds for a message, as `u64` (saturating):
+/// `Duration::as_millis` is a `u128`, whose formatting costs an embedded
+/// build more than all the rest of a message.
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
 
 impl From<VerifyError> for Refusal<'_> {
     fn from(error: VerifyError) -> Self {

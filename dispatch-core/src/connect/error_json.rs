@@ -161,7 +161,9 @@ impl JsonWriter<'_> {
             let encoded = Base64::encode(chunk, &mut text)
                 .map_err(|_| EncodeError::BufferTooSmall)?
                 .as_bytes();
-            let unpadded = encoded.strip_suffix(b"==").or_else(|| encoded.strip_suffix(b"="));
+            let unpadded = encoded
+                .strip_suffix(b"==")
+                .or_else(|| encoded.strip_suffix(b"="));
             self.raw(unpadded.unwrap_or(encoded))?;
         }
         Ok(())
@@ -397,9 +399,7 @@ fn decode_quad<'s>(
         .get_mut(..text.len())
         .ok_or(DecodeError::InvalidDetailValue)?
         .copy_from_slice(text);
-    Base64::decode_in_place(scratch)
-        .map(|bytes| &*bytes)
-        .map_err(|_| DecodeError::InvalidDetailValue)
+    Base64::decode_in_place(scratch).map_err(|_| DecodeError::InvalidDetailValue)
 }
 
 /// The decoded length of base64 text, padded or not; `None` if no base64
@@ -533,7 +533,10 @@ impl<'a> RawErrorBody<'a> {
     /// objects or `null`; a key given twice is malformed; other keys are
     /// skipped (their values still parsed).
     fn parse(body: &'a [u8]) -> Result<Self, DecodeError> {
-        let mut json = JsonReader { bytes: body, pos: 0 };
+        let mut json = JsonReader {
+            bytes: body,
+            pos: 0,
+        };
         let mut raw = RawErrorBody {
             code: None,
             message: None,

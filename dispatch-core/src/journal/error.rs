@@ -77,7 +77,11 @@ impl fmt::Display for JournalError {
                 f.write_str("the resume carries no journal (no typed coroutine state)")
             }
             JournalError::NotAJournal { type_url } => {
-                write!(f, "the resume's state ({}) is not a journal", Quoted(type_url))
+                write!(
+                    f,
+                    "the resume's state ({}) is not a journal",
+                    Quoted(type_url)
+                )
             }
             JournalError::Undecodable => f.write_str("the journal does not decode"),
             JournalError::UnknownVersion { version } => write!(

@@ -277,16 +277,25 @@ impl AnyValue {
                 type_name: M::FULL_NAME,
             })
         }
+        /// Field 1 of a varint wrapper `M`, as the `u64` its varint holds.
+        fn varint<M: AnyMessage>(any: &Any) -> Result<u64, AnyError> {
+            u64::decode(any.value.as_slice()).map_err(|_| AnyError::InvalidPayload {
+                type_name: M::FULL_NAME,
+            })
+        }
         let value = match type_name(&any.type_url) {
             <() as AnyMessage>::FULL_NAME => {
                 decode::<()>(any)?;
                 AnyValue::Empty
             }
-            <bool as AnyMessage>::FULL_NAME => AnyValue::Bool(decode(any)?),
-            <i32 as AnyMessage>::FULL_NAME => AnyValue::Int32(decode(any)?),
-            <i64 as AnyMessage>::FULL_NAME => AnyValue::Int64(decode(any)?),
-            <u32 as AnyMessage>::FULL_NAME => AnyValue::UInt32(decode(any)?),
-            <u64 as AnyMessage>::FULL_NAME => AnyValue::UInt64(decode(any)?),
+            // The five varint wrappers decode alike: field 1 as a varint,
+            // then narrowed as protobuf narrows it (prost's own decoders do
+            // exactly this cast), with one decoder for all five.
+            <bool as AnyMessage>::FULL_NAME => AnyValue::Bool(varint::<bool>(any)? != 0),
+            <i32 as AnyMessage>::FULL_NAME => AnyValue::Int32(varint::<i32>(any)? as i32),
+            <i64 as AnyMessage>::FULL_NAME => AnyValue::Int64(varint::<i64>(any)? as i64),
+            <u32 as AnyMessage>::FULL_NAME => AnyValue::UInt32(varint::<u32>(any)? as u32),
+            <u64 as AnyMessage>::FULL_NAME => AnyValue::UInt64(varint::<u64>(any)?),
             <f32 as AnyMessage>::FULL_NAME => AnyValue::Float(decode(any)?),
             <f64 as AnyMessage>::FULL_NAME => AnyValue::Double(decode(any)?),
             <String as AnyMessage>::FULL_NAME => AnyValue::String(decode(any)?),
@@ -306,6 +315,34 @@ impl AnyValue {
 mod tests {
     use super::*;
     use alloc::vec;
+
+    proptest::proptest! {
+        /// The one varint decoder of `from_any` answers as prost's own
+        /// decoder of each wrapper type, on any bytes.
+        #[test]
+        fn varint_wrappers_decode_as_prost_decodes_them(
+            bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..24),
+            field_one in proptest::num::u64::ANY,
+        ) {
+            fn same<M: AnyMessage + PartialEq + core::fmt::Debug>(
+                bytes: &[u8],
+                from: impl Fn(AnyValue) -> Option<M>,
+            ) {
+                let any = Any { type_url: type_url(M::FULL_NAME), value: bytes.to_vec() };
+                let ours = AnyValue::from_any(&any).ok().map(|v| from(v).expect("the same kind"));
+                assert_eq!(ours, M::decode(bytes).ok(), "{} from {bytes:02x?}", M::FULL_NAME);
+            }
+            let mut framed = u64::encode_to_vec(&field_one);
+            framed.extend_from_slice(&bytes);
+            for bytes in [&bytes[..], &framed[..]] {
+                same::<bool>(bytes, |v| match v { AnyValue::Bool(b) => Some(b), _ => None });
+                same::<i32>(bytes, |v| match v { AnyValue::Int32(n) => Some(n), _ => None });
+                same::<i64>(bytes, |v| match v { AnyValue::Int64(n) => Some(n), _ => None });
+                same::<u32>(bytes, |v| match v { AnyValue::UInt32(n) => Some(n), _ => None });
+                same::<u64>(bytes, |v| match v { AnyValue::UInt64(n) => Some(n), _ => None });
+            }
+        }
+    }
 
     #[test]
     fn dispatch_messages_use_the_buf_prefix() {

@@ -97,14 +97,18 @@ pub struct BorrowedRequest<'a> {
 
 impl<'a> BorrowedRequest<'a> {
     /// Splits an absolute URL (`scheme://authority[path][?query][#fragment]`)
-    /// into the parts; `None` if it has no `://` or an empty authority. User
-    /// information before `@` in the authority is dropped.
+    /// into the parts; `None` if its first `:` does not start `://` (a
+    /// scheme holds no `:`) or its authority is empty. User information
+    /// before `@` in the authority is dropped.
     pub fn from_url(
         method: &'a str,
         url: &'a str,
         headers: &'a [(&'a str, &'a str)],
     ) -> Option<Self> {
-        let (scheme, rest) = url.split_once("://")?;
+        // By the first `:`, not by a search for "://": the same for every
+        // URL with a scheme, and no substring searcher in embedded builds.
+        let (scheme, rest) = url.split_once(':')?;
+        let rest = rest.strip_prefix("//")?;
         let rest = rest.split_once('#').map_or(rest, |(before, _)| before);
         let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
         let (authority, target) = rest.split_at_checked(authority_end)?;
@@ -278,6 +282,14 @@ mod tests {
         assert_eq!((r.path, r.query), ("/p", Some("")));
         assert!(BorrowedRequest::from_url("GET", "/p", &[]).is_none());
         assert!(BorrowedRequest::from_url("GET", "https:///p", &[]).is_none());
+        // The scheme ends at the first `:`, which must start `://`.
+        assert!(BorrowedRequest::from_url("GET", "a:b://h/p", &[]).is_none());
+        assert!(BorrowedRequest::from_url("GET", "mailto:x@h", &[]).is_none());
+        let r = BorrowedRequest::from_url("GET", "http://h:8080/a://b", &[]).unwrap();
+        assert_eq!(
+            (r.scheme, r.authority, r.path),
+            ("http", "h:8080", "/a://b")
+        );
     }
 
     #[test]

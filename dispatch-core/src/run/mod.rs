@@ -175,6 +175,7 @@ impl<'j> RunRpc<'j> {
     /// use dispatch_core::run::RunRpc;
     /// use dispatch_core::signature::BorrowedRequest;
     ///
+    /// # #[cfg(feature = "gzip")] { // gzip bodies are inflated with the `gzip` feature
     /// let url = "http://127.0.0.1:8000/dispatch.sdk.v1.FunctionService/Run";
     /// let headers = [("content-type", "application/proto"), ("content-encoding", "gzip")];
     /// let request = BorrowedRequest::from_url("POST", url, &headers).ok_or("bad URL")?;
@@ -185,6 +186,7 @@ impl<'j> RunRpc<'j> {
     /// // Without accept_gzip, the head is refused with 501 and Accept-Encoding.
     /// let refusal = RunRpc::new().check_head(&request).unwrap_err();
     /// assert_eq!((refusal.status(), refusal.header()), (501, Some(("accept-encoding", "identity"))));
+    /// # }
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[cfg(feature = "alloc")]
@@ -220,6 +222,7 @@ impl<'j> RunRpc<'j> {
     /// ```
     /// use dispatch_core::run::{RunRpc, COMPRESS_MIN_BYTES};
     /// use dispatch_core::signature::BorrowedRequest;
+    /// # #[cfg(feature = "gzip")] { // responses are compressed with the `gzip` feature
     /// let url = "http://127.0.0.1:8000/dispatch.sdk.v1.FunctionService/Run";
     /// let headers = [("content-type", "application/proto"), ("accept-encoding", "gzip")];
     /// let request = BorrowedRequest::from_url("POST", url, &headers).ok_or("bad URL")?;
@@ -230,6 +233,7 @@ impl<'j> RunRpc<'j> {
     /// assert!(body.len() < COMPRESS_MIN_BYTES);
     /// let mut small = vec![0u8; 10];
     /// assert_eq!(rpc.compress_response(&head, &mut small), None);
+    /// # }
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[cfg(feature = "alloc")]

@@ -16,6 +16,10 @@
 //! ```
 #![no_std]
 #![forbid(unsafe_code)]
+// The generated items' docs are the .proto files' comments, protocol text
+// written for every language: a validation pattern such as `[a-zA-Z_]` is
+// no intra-doc link.
+#![allow(rustdoc::broken_intra_doc_links)]
 
 #[cfg(feature = "std")]
 extern crate std;

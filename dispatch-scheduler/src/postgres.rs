@@ -1,24 +1,4 @@
 //! The PostgreSQL store (feature `postgres`): runs in one database, for a
-//! scheduler that should not keep its state on its own machine.
-//!
-//! The table and the schema's versions are those of the SQLite store (the
-//! [steps](crate::migrations) are shared; only column types differ). Each
-//! [`Store::commit`] is one transaction; with the server's defaults
-//! (`fsync = on`, `synchronous_commit = on`) a committed batch survives a
-//! crash of the scheduler and of the server. Opening applies the migrations
-//! the database lacks under an advisory lock (several processes may open the
-//! same database at once) and refuses a database of a newer schema.
-//!
-//! The connection is plain TCP or a Unix socket, without TLS: meant for a
-//! server on loopback or a private network.
-//!
-//! ```no_run
-//! use dispatch_scheduler::{PostgresStore, Scheduler, SchedulerConfig};
-//!
-//! let store = PostgresStore::open("postgres://dispatch@127.0.0.1/dispatch")?;
-//! let scheduler = Scheduler::with_store(SchedulerConfig::new(), Box::new(store))?;
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
 
 use core::fmt;
 use core::time::Duration;
@@ -43,7 +23,27 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// (`pg_advisory_xact_lock`; any constant unlikely to clash).
 const MIGRATION_LOCK: i64 = 0x6469_7370_6174_6368; // "dispatch"
 
-/// Runs in a PostgreSQL database; see the [module](self).
+/// The PostgreSQL store (feature `postgres`): runs in one database, for a
+/// scheduler that should not keep its state on its own machine.
+///
+/// The table and the schema's versions are those of the SQLite store (the
+/// steps are shared; only column types differ). Each
+/// [`Store::commit`] is one transaction; with the server's defaults
+/// (`fsync = on`, `synchronous_commit = on`) a committed batch survives a
+/// crash of the scheduler and of the server. Opening applies the migrations
+/// the database lacks under an advisory lock (several processes may open the
+/// same database at once) and refuses a database of a newer schema.
+///
+/// The connection is plain TCP or a Unix socket, without TLS: meant for a
+/// server on loopback or a private network.
+///
+/// ```no_run
+/// use dispatch_scheduler::{PostgresStore, Scheduler, SchedulerConfig};
+///
+/// let store = PostgresStore::open("postgres://dispatch@127.0.0.1/dispatch")?;
+/// let scheduler = Scheduler::with_store(SchedulerConfig::new(), Box::new(store))?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct PostgresStore {
     /// Always `Some` but in `drop` (closing it blocks, so off the runtime too).
     client: Option<Client>,

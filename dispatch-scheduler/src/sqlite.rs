@@ -1,19 +1,4 @@
 //! The embedded durable store: one SQLite file (bundled SQLite, WAL).
-//!
-//! Each [`Store::commit`] is one transaction, synced to disk
-//! (`synchronous = FULL`) before it returns: a batch of changes survives a
-//! `kill -9` and a power loss once committed. The schema is versioned: the
-//! `schema_migrations` table records every migration applied (the steps are
-//! [shared](crate::migrations) with PostgreSQL), and a file whose version is
-//! newer than this program knows is refused at open.
-//!
-//! ```no_run
-//! use dispatch_scheduler::{Scheduler, SchedulerConfig, SqliteStore};
-//!
-//! let store = SqliteStore::open("dispatch-scheduler.db".as_ref())?;
-//! let scheduler = Scheduler::with_store(SchedulerConfig::new(), Box::new(store))?;
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
 
 use std::path::Path;
 
@@ -24,7 +9,22 @@ use crate::machine::RunState;
 use crate::migrations;
 use crate::store::{RunQuery, Store, StoreError};
 
-/// Runs in one SQLite file; see the [module](self).
+/// The embedded durable store: one SQLite file (bundled SQLite, WAL).
+///
+/// Each [`Store::commit`] is one transaction, synced to disk
+/// (`synchronous = FULL`) before it returns: a batch of changes survives a
+/// `kill -9` and a power loss once committed. The schema is versioned: the
+/// `schema_migrations` table records every migration applied (the steps are
+/// shared with PostgreSQL), and a file whose version is
+/// newer than this program knows is refused at open.
+///
+/// ```no_run
+/// use dispatch_scheduler::{Scheduler, SchedulerConfig, SqliteStore};
+///
+/// let store = SqliteStore::open("dispatch-scheduler.db".as_ref())?;
+/// let scheduler = Scheduler::with_store(SchedulerConfig::new(), Box::new(store))?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct SqliteStore {
     connection: Connection,

@@ -9,7 +9,8 @@ use bytes::Bytes;
 use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
 
-/// One buffer of data, then optional trailers; see the [module](self).
+/// The body of every response the endpoint writes: one buffer of data (the
+/// bytes the core wrote), then, for gRPC, the trailers.
 #[derive(Debug, Default)]
 pub struct ResponseBody {
     data: Option<Bytes>,

@@ -55,6 +55,7 @@
 //! | [`connect::EncodeError`] | enum | The error JSON did not fit in the output buffer |
 //! | [`connect::ErrorBody`] | struct | A Connect error to send: the body of a non-200 unary response |
 //! | [`connect::MAX_DETAILS`] | const | How many `details` entries `decode_error_json` keeps; later ones are counted |
+//! | [`connect::MAX_JSON_DEPTH`] | const | How deeply arrays and objects may nest inside the error body (the values skipped, `debug` say, included); deeper is `DecodeError::Malformed` |
 //! | [`connect::MAX_TIMEOUT_MS`] | const | The largest `Connect-Timeout-Ms` value (10 ASCII digits) |
 //! | [`connect::PROTOCOL_VERSION`] | const | The only `Connect-Protocol-Version` value there is |
 //! | [`connect::PROTOCOL_VERSION_HEADER`] | const | `Connect-Protocol-Version` header name |

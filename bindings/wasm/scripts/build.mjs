@@ -35,8 +35,8 @@ if (pinned !== installed) {
 
 // Panic locations name source files: with their prefixes (this checkout,
 // cargo's registry) remapped away, the .wasm is the same size wherever the
-// checkout and cargo's home are, and about 1.3 KB smaller. Arrays in
-// cargo's configuration add up, so .cargo/config.toml's flags stay.
+// checkout and cargo's home are. Arrays in cargo's configuration add up, so
+// .cargo/config.toml's flags stay.
 const registry = join(process.env.CARGO_HOME ?? join(homedir(), ".cargo"), "registry", "src");
 let sources = [];
 try {
@@ -45,17 +45,54 @@ try {
   // No registry checkout (vendored sources): nothing to remap there.
 }
 const remaps = [...sources, join(root, "..", "..") + "/"].map((prefix) => `--remap-path-prefix=${prefix}=`);
-run(cargo, [
-  "build", "--release", "--locked", "--target", "wasm32-unknown-unknown",
-  "--config", `target.wasm32-unknown-unknown.rustflags=${JSON.stringify(remaps)}`,
-]);
+
+// The size budget is met by the pinned nightly of ./size-toolchain (with
+// its rust-src): core and alloc rebuilt for size (-Zbuild-std with
+// optimize_for_size), panics that abort where they happen with no location
+// kept (nothing here is meant to panic; a panic traps either way). Stable
+// builds the same code, about 18 KB larger. DISPATCH_WASM_TOOLCHAIN names
+// another toolchain for this build; `stable` forces the stable build.
+const sizeToolchain = process.env.DISPATCH_WASM_TOOLCHAIN ?? readFileSync(join(root, "size-toolchain"), "utf8").trim();
+function hasRustSrc(toolchain) {
+  try {
+    const sysroot = execFileSync("rustup", ["run", toolchain, "rustc", "--print", "sysroot"], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"],
+    }).trim();
+    statSync(join(sysroot, "lib", "rustlib", "src", "rust", "library", "core"));
+    return true;
+  } catch {
+    return false;
+  }
+}
+const forSize = sizeToolchain !== "stable" && hasRustSrc(sizeToolchain);
+// Its own target directory: the stable checks (clippy, tests) keep theirs.
+const targetDir = forSize ? join(root, "target", "size") : join(root, "target");
+if (forSize) {
+  const flags = [...remaps, "-Zunstable-options", "-Cpanic=immediate-abort", "-Zlocation-detail=none"];
+  run("rustup", [
+    "run", sizeToolchain, "cargo",
+    "build", "--release", "--locked", "--target", "wasm32-unknown-unknown", "--target-dir", targetDir,
+    "-Zbuild-std=core,alloc", "-Zbuild-std-features=optimize_for_size",
+    "--config", `target.wasm32-unknown-unknown.rustflags=${JSON.stringify(flags)}`,
+  ]);
+} else {
+  if (sizeToolchain !== "stable") {
+    console.warn(`${sizeToolchain} with rust-src is not installed: building with stable, which is ` +
+      `larger than the size budget (rustup toolchain install ${sizeToolchain} --profile minimal -c rust-src)`);
+  }
+  run(cargo, [
+    "build", "--release", "--locked", "--target", "wasm32-unknown-unknown",
+    "--config", `target.wasm32-unknown-unknown.rustflags=${JSON.stringify(remaps)}`,
+  ]);
+}
 rmSync(dist, { recursive: true, force: true });
 mkdirSync(dist);
 run(bindgen, [
   "--target", "web",
   "--out-dir", dist,
   "--no-typescript",
-  join(root, "target", "wasm32-unknown-unknown", "release", `${name}.wasm`),
+  join(targetDir, "wasm32-unknown-unknown", "release", `${name}.wasm`),
 ]);
 
 const wasmFile = join(dist, `${name}_bg.wasm`);

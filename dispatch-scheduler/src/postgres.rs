@@ -250,9 +250,9 @@ impl PostgresStore {
     }
 }
 
-/// Leases: how several scheduler processes on one database will share the
-/// runs (issue 15; not yet used by the driver, which drives every
-/// unfinished run it finds, as with SQLite).
+/// Leases: how several scheduler processes on one database share the runs
+/// (the driver's use of them is described in the crate's README section on
+/// PostgreSQL, and in [`crate::store::Leases`]).
 ///
 /// An unfinished run is held by at most one owner (a process's name) until
 /// its `lease_until_ms`. [`PostgresStore::claim`] takes runs whose lease
@@ -375,6 +375,66 @@ impl PostgresStore {
                 .map_err(io)?;
             Ok(usize::try_from(released).unwrap_or(usize::MAX))
         })
+    }
+}
+
+impl PostgresStore {
+    /// The finished runs among `ids` (by primary key, in chunks).
+    pub fn finished_among(&mut self, ids: &[String]) -> Result<Vec<RunState>, StoreError> {
+        self.call(|client| {
+            let mut found = Vec::new();
+            for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+                let rows = client
+                    .query(
+                        "SELECT state FROM runs WHERE id = ANY($1::text[]) AND done",
+                        &[&chunk],
+                    )
+                    .map_err(io)?;
+                for row in &rows {
+                    found.push(decode(row)?);
+                }
+            }
+            Ok(found)
+        })
+    }
+}
+
+impl crate::store::Leases for PostgresStore {
+    fn commit_as(
+        &mut self,
+        owner: &str,
+        now_ms: u64,
+        lease_ms: u64,
+        changes: &[RunState],
+    ) -> Result<Vec<String>, StoreError> {
+        PostgresStore::commit_as(self, owner, now_ms, lease_ms, changes)
+    }
+
+    fn claim(
+        &mut self,
+        owner: &str,
+        now_ms: u64,
+        lease_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<RunState>, StoreError> {
+        PostgresStore::claim(self, owner, now_ms, lease_ms, limit)
+    }
+
+    fn renew(
+        &mut self,
+        owner: &str,
+        now_ms: u64,
+        lease_ms: u64,
+    ) -> Result<Vec<String>, StoreError> {
+        PostgresStore::renew(self, owner, now_ms, lease_ms)
+    }
+
+    fn release(&mut self, owner: &str) -> Result<usize, StoreError> {
+        PostgresStore::release(self, owner)
+    }
+
+    fn finished_among(&mut self, ids: &[String]) -> Result<Vec<RunState>, StoreError> {
+        PostgresStore::finished_among(self, ids)
     }
 }
 
@@ -532,6 +592,10 @@ impl Store for PostgresStore {
                 .map_err(io)?;
             rows.iter().map(decode).collect()
         })
+    }
+
+    fn leases(&mut self) -> Option<&mut dyn crate::store::Leases> {
+        Some(self)
     }
 }
 

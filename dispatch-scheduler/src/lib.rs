@@ -38,6 +38,12 @@
 //!   durable store a restart resumes every unfinished run; Run requests are
 //!   delivered at least once, each outcome recorded once. Finished runs are
 //!   purged after [`SchedulerConfig::retain`].
+//! * with a store that has [`Leases`] (PostgreSQL) several processes share
+//!   the runs: each drives only those it leases, renews its leases, claims
+//!   the runs nobody holds (a dead process's) every
+//!   [`SchedulerConfig::claim_interval`], and every write is fenced by the
+//!   lease ([`SchedulerConfig::lease`] has the bounds). The in-flight limits
+//!   are per process.
 //!
 //! Every attempt is logged as one `tracing` line with the function, the
 //! dispatch id, the attempt number, the status and the duration.

@@ -17,7 +17,11 @@
 //! [`Machine::take_changes`] (every run whose state changed, finished ones
 //! included, to be made durable **before** any of those actions takes
 //! effect). A child's result reaches its parent inside the machine, in the
-//! same batch of changes as the child's outcome.
+//! same batch of changes as the child's outcome, unless
+//! [`MachineConfig::deliver_locally`] is off (runs shared by several
+//! processes): the host then hands it over with [`Machine::deliver`] once
+//! the outcome is durable. [`Machine::forget`] drops a run another process
+//! took over.
 //!
 //! Backpressure is decided here too: a Run request goes out only when its
 //! endpoint's window and the global limit leave room

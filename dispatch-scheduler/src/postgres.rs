@@ -9,6 +9,9 @@
 //! the database lacks under an advisory lock (several processes may open the
 //! same database at once) and refuses a database of a newer schema.
 //!
+//! Several scheduler processes may share one database: the store has
+//! [`Leases`](crate::Leases), which the driver uses to split the runs.
+//!
 //! The connection is plain TCP or a Unix socket, without TLS: meant for a
 //! server on loopback or a private network.
 //!

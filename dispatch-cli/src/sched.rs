@@ -84,7 +84,9 @@ pub(crate) struct SchedulerArgs {
     claim_interval_ms: u64,
     /// With a PostgreSQL --db: this process's name in the leases (default:
     /// its process id and a random number). Two live processes must never
-    /// share one.
+    /// share one. Given, the process starts by taking back the runs leased
+    /// to that name: a restart under the same name resumes them at once
+    /// (without it, after the old leases expire).
     #[arg(long)]
     owner: Option<String>,
     /// The most calls one Dispatch request may carry.

@@ -377,3 +377,82 @@ async fn raw_get(address: &str, path: &str) -> String {
     assert!(head.starts_with("HTTP/1.1 200"), "{head}\n{body}");
     body.to_owned()
 }
+
+/// Calls per process count in the benchmark.
+const BENCH_CALLS: u64 = 6000;
+
+/// Not a check: durable steps per second with 1, 2 and 3 processes on one
+/// PostgreSQL database (`--ignored`; in release:
+/// `scripts/ci/postgres cargo test --release -p dispatch-cli --test
+/// scheduler_shared bench -- --ignored --nocapture`). A step here is one
+/// call: Dispatch committed, one Run request, its outcome committed.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "a benchmark; run with --ignored"]
+async fn bench_durable_steps_per_second_with_1_2_3_processes() {
+    let mut registry = Registry::new();
+    registry.register("step", |run: Run<i64>| async move {
+        match run.directive {
+            Directive::Input(k) => Ok(Outcome::value(&(k + 1))),
+            Directive::Resume(_) => Err(FunctionError::permanent("step never polls")),
+        }
+    });
+    let endpoint = serve_endpoint(registry).await;
+    for processes in 1..=3usize {
+        let Some((admin, name, db)) = database(&format!("bench{processes}")).await else {
+            return;
+        };
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut children = Vec::new();
+        let mut clients = Vec::new();
+        for i in 0..processes {
+            let (child, url) = start(&db, &format!("p{i}"), &log).await;
+            children.push(child);
+            clients.push(
+                Client::builder()
+                    .api_url(url)
+                    .api_key(KEY.to_owned())
+                    .build()
+                    .unwrap(),
+            );
+        }
+        let started = std::time::Instant::now();
+        let mut dispatchers = Vec::new();
+        for (i, client) in clients.into_iter().enumerate() {
+            let endpoint = endpoint.clone();
+            dispatchers.push(tokio::spawn(async move {
+                let share = BENCH_CALLS / processes as u64;
+                let first = i as u64 * share;
+                for batch in (first..first + share).collect::<Vec<_>>().chunks(100) {
+                    let calls = batch.iter().map(|k| {
+                        endpoint::call(&endpoint, "step", *k, &i64::try_from(*k).unwrap())
+                    });
+                    client.dispatch_batch(calls).await.unwrap();
+                }
+            }));
+        }
+        for dispatcher in dispatchers {
+            dispatcher.await.unwrap();
+        }
+        let total = i64::try_from(BENCH_CALLS / processes as u64 * processes as u64).unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
+        while count(&db, "SELECT COUNT(*) FROM runs WHERE done", "").await < total {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "not done in 10 minutes"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let elapsed = started.elapsed();
+        let _ = writeln!(
+            std::io::stderr(),
+            "{processes} process(es): {total} durable steps in {:.2} s: {:.0} steps/s",
+            elapsed.as_secs_f64(),
+            total as f64 / elapsed.as_secs_f64()
+        );
+        for mut child in children {
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+        }
+        drop_database(admin, name).await;
+    }
+}

@@ -187,7 +187,10 @@ pub struct SchedulerConfig {
     pub claim_interval: Duration,
     /// With a store that has [`Leases`]: this process's owner name in the
     /// leases. Default: made at start from the process id and a random
-    /// number; it must differ between live processes.
+    /// number; it must differ between live processes. A process started
+    /// with a name given here first takes back the runs leased to that name
+    /// (a restart after a crash resumes them at once, not once the leases
+    /// expire).
     pub owner: Option<String>,
 }
 
@@ -578,12 +581,19 @@ impl Scheduler {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             match (&self.inner.owner, store.leases()) {
-                (Some(owner), Some(leases)) => leases.claim(
-                    owner,
-                    now,
-                    driver::millis(self.inner.config.lease),
-                    driver::MAX_CLAIM,
-                ),
+                (Some(owner), Some(leases)) => {
+                    // A process restarted under the name it had (an
+                    // explicit owner) takes its runs back at once.
+                    if self.inner.config.owner.is_some() {
+                        leases.release(owner).map_err(SchedulerError::Store)?;
+                    }
+                    leases.claim(
+                        owner,
+                        now,
+                        driver::millis(self.inner.config.lease),
+                        driver::MAX_CLAIM,
+                    )
+                }
                 _ => store.unfinished(),
             }
             .map_err(SchedulerError::Store)?

@@ -721,7 +721,9 @@ impl Scheduler {
     /// Stops sending Run requests, waits (at most
     /// [`SchedulerConfig::shutdown_grace`]) for those in flight to be
     /// answered and their answers committed. What is left stays in the
-    /// store, resumed at the next start.
+    /// store, resumed at the next start; with shared runs ([`Leases`]) the
+    /// process's leases are then released, and the other processes claim
+    /// its runs at their next claim interval.
     pub async fn drain(&self) {
         use core::sync::atomic::Ordering;
         self.inner.draining.store(true, Ordering::SeqCst);

@@ -268,8 +268,11 @@ impl PostgresStore {
 impl PostgresStore {
     /// [`Store::commit`] for `owner` (all in one transaction): a new run is
     /// inserted held by `owner` until `now_ms + lease_ms`; a run another
-    /// owner holds is not written (its holder's states win). Returns the ids
-    /// not written: runs `owner` lost and must stop driving.
+    /// owner holds is not written (its holder's states win), nor is a run
+    /// of the batch whose parent, in the batch too, was not written (the
+    /// children a lost parent started in that batch are never inserted, so
+    /// none runs for nothing). Returns the ids not written: runs `owner`
+    /// lost and must stop driving.
     pub fn commit_as(
         &mut self,
         owner: &str,
@@ -283,25 +286,50 @@ impl PostgresStore {
             let mut transaction = client.transaction().map_err(io)?;
             let upsert = transaction.prepare(UPSERT_AS_OWNER).map_err(io)?;
             let mut lost = Vec::new();
-            for chunk in runs.chunks(ROWS_PER_STATEMENT) {
-                let columns = Columns::of(chunk);
-                let mut params = columns.params();
-                params.push(&owner);
-                params.push(&until);
-                let rows = transaction.query(&upsert, &params).map_err(io)?;
-                let mut written = std::collections::HashSet::with_capacity(rows.len());
-                for row in &rows {
-                    let id: &str = row
-                        .try_get(0)
-                        .map_err(|e| StoreError::Corrupt(describe(&e)))?;
-                    written.insert(id.to_owned());
+            let mut lost_ids = std::collections::HashSet::new();
+            // Parents before their children: each level is written once
+            // the one above it is, so that a lost parent's children are
+            // known lost before they are written.
+            let mut pending: Vec<&RunState> = runs.clone();
+            while !pending.is_empty() {
+                let waiting: std::collections::HashSet<&str> =
+                    pending.iter().map(|r| r.id.as_str()).collect();
+                let (level, rest): (Vec<&RunState>, Vec<&RunState>) = pending
+                    .into_iter()
+                    .partition(|r| r.parent.is_empty() || !waiting.contains(r.parent.as_str()));
+                // Ids are unique and a parent is created before its child,
+                // so a level is never empty; fail closed if it were.
+                if level.is_empty() {
+                    return Err(StoreError::Corrupt(
+                        "runs of one commit are their own ancestors".into(),
+                    ));
                 }
-                lost.extend(
-                    chunk
-                        .iter()
-                        .filter(|r| !written.contains(&r.id))
-                        .map(|r| r.id.clone()),
-                );
+                pending = rest;
+                let (orphans, level): (Vec<&RunState>, Vec<&RunState>) = level
+                    .into_iter()
+                    .partition(|r| lost_ids.contains(r.parent.as_str()));
+                for orphan in orphans {
+                    lost_ids.insert(orphan.id.clone());
+                    lost.push(orphan.id.clone());
+                }
+                for chunk in level.chunks(ROWS_PER_STATEMENT) {
+                    let columns = Columns::of(chunk);
+                    let mut params = columns.params();
+                    params.push(&owner);
+                    params.push(&until);
+                    let rows = transaction.query(&upsert, &params).map_err(io)?;
+                    let mut written = std::collections::HashSet::with_capacity(rows.len());
+                    for row in &rows {
+                        let id: &str = row
+                            .try_get(0)
+                            .map_err(|e| StoreError::Corrupt(describe(&e)))?;
+                        written.insert(id.to_owned());
+                    }
+                    for run in chunk.iter().filter(|r| !written.contains(&r.id)) {
+                        lost_ids.insert(run.id.clone());
+                        lost.push(run.id.clone());
+                    }
+                }
             }
             transaction.commit().map_err(io)?;
             Ok(lost)

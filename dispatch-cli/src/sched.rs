@@ -52,19 +52,43 @@ pub(crate) struct SchedulerArgs {
     /// Where runs are kept: a SQLite file (created if absent; WAL files
     /// beside it), or a PostgreSQL database as a `postgres://` URL
     /// (`postgres://user[:password]@host[:port]/database`, no TLS). A restart
-    /// on the same store resumes every unfinished run.
+    /// on the same store resumes every unfinished run. A SQLite file is for
+    /// one process; several processes may share a PostgreSQL database (the
+    /// runs are leased: see --lease).
     #[arg(
         long,
         env = "DISPATCH_SCHEDULER_DB",
         default_value = "dispatch-scheduler.db"
     )]
     db: PathBuf,
-    /// The most Run requests in flight to one endpoint (scheme, host, port).
+    /// The most Run requests in flight to one endpoint (scheme, host, port),
+    /// in this process: N processes sharing a PostgreSQL database may have N
+    /// times as many in flight to it.
     #[arg(long, default_value_t = 64)]
     max_in_flight_per_endpoint: usize,
-    /// The most Run requests in flight in all.
+    /// The most Run requests in flight in all, in this process (N processes
+    /// on one database: N times as many).
     #[arg(long, default_value_t = 1024)]
     max_in_flight: usize,
+    /// With a PostgreSQL --db: seconds this process holds the runs it
+    /// drives without renewing them (renewed every third of it). A process
+    /// killed or cut off has its runs taken over by the others this long
+    /// (plus --claim-interval-ms) after its last renewal.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    lease: u64,
+    /// With a PostgreSQL --db: milliseconds between two claims of runs
+    /// nobody holds (new processes' share, a dead process's runs), and two
+    /// looks for children finished by other processes (the most a child's
+    /// result can wait before its parent, held elsewhere, takes it).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..))]
+    claim_interval_ms: u64,
+    /// With a PostgreSQL --db: this process's name in the leases (default:
+    /// its process id and a random number). Two live processes must never
+    /// share one. Given, the process starts by taking back the runs leased
+    /// to that name: a restart under the same name resumes them at once
+    /// (without it, after the old leases expire).
+    #[arg(long)]
+    owner: Option<String>,
     /// The most calls one Dispatch request may carry.
     #[arg(long, default_value_t = 1000)]
     max_dispatch_calls: usize,
@@ -165,7 +189,10 @@ pub(crate) async fn scheduler(args: SchedulerArgs) -> Outcome {
         .attempt_timeout(Duration::from_secs(args.attempt_timeout.max(1)))
         .max_connections(args.connections.max_connections)
         .idle_timeout(args.connections.idle_timeout())
-        .read_timeout(args.connections.read_timeout());
+        .read_timeout(args.connections.read_timeout())
+        .lease(Duration::from_secs(args.lease))
+        .claim_interval(Duration::from_millis(args.claim_interval_ms))
+        .owner(args.owner);
     let store = open_store(args.memory, &args.db)?;
     let scheduler =
         Scheduler::with_store(config, store).map_err(|e| Failure::error(e.to_string()))?;

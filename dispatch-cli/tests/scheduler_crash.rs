@@ -89,6 +89,9 @@ async fn start(db: &std::ffi::OsStr, log: &Arc<Mutex<Vec<String>>>) -> (Child, S
     let mut child = Command::new(BIN)
         .args(["scheduler", "--listen", "127.0.0.1:0", "--db"])
         .arg(db)
+        // On PostgreSQL: each restart takes back the killed process's
+        // leases at once (one process at a time; ignored on SQLite).
+        .args(["--owner", "crash-test"])
         .env("DISPATCH_API_KEY", KEY)
         .env("RUST_LOG", "dispatch::scheduler=info")
         .env("NO_COLOR", "1")

@@ -38,6 +38,12 @@
 //!   durable store a restart resumes every unfinished run; Run requests are
 //!   delivered at least once, each outcome recorded once. Finished runs are
 //!   purged after [`SchedulerConfig::retain`].
+//! * with a store that has [`Leases`] (PostgreSQL) several processes share
+//!   the runs: each drives only those it leases, renews its leases, claims
+//!   the runs nobody holds (a dead process's) every
+//!   [`SchedulerConfig::claim_interval`], and every write is fenced by the
+//!   lease ([`SchedulerConfig::lease`] has the bounds). The in-flight limits
+//!   are per process.
 //!
 //! Every attempt is logged as one `tracing` line with the function, the
 //! dispatch id, the attempt number, the status and the duration.
@@ -98,7 +104,7 @@ pub use policy::EndpointPolicy;
 pub use postgres::PostgresStore;
 pub use server::{SchedulerService, WAIT_PATH_PREFIX};
 pub use sqlite::SqliteStore;
-pub use store::{MemoryStore, RunInfo, RunOutcome, RunQuery, Store, StoreError};
+pub use store::{Leases, MemoryStore, RunInfo, RunOutcome, RunQuery, Store, StoreError};
 
 use driver::{Input, SharedStore};
 
@@ -166,6 +172,26 @@ pub struct SchedulerConfig {
     /// Which endpoints Run requests may go to ([`policy`]). Default: every
     /// host but link-local and cloud-metadata addresses.
     pub endpoint_policy: EndpointPolicy,
+    /// With a store that has [`Leases`] (PostgreSQL): how long a process
+    /// holds the runs it drives without renewing them. Renewed every third
+    /// of it; a process that stops renewing (killed, cut off) has its runs
+    /// taken over by another at most this long plus
+    /// [`claim_interval`](Self::claim_interval) after its last renewal.
+    /// Default 10 s (at least 1 s).
+    pub lease: Duration,
+    /// With a store that has [`Leases`]: how often a process claims
+    /// unleased runs and runs whose lease expired, and looks in the store
+    /// for the finished children of the parents it holds (a child finished
+    /// by another process reaches its parent within this interval). Default
+    /// 1 s (at least 10 ms).
+    pub claim_interval: Duration,
+    /// With a store that has [`Leases`]: this process's owner name in the
+    /// leases. Default: made at start from the process id and a random
+    /// number; it must differ between live processes. A process started
+    /// with a name given here first takes back the runs leased to that name
+    /// (a restart after a crash resumes them at once, not once the leases
+    /// expire).
+    pub owner: Option<String>,
 }
 
 impl fmt::Debug for SchedulerConfig {
@@ -190,6 +216,9 @@ impl fmt::Debug for SchedulerConfig {
             .field("max_connections", &self.max_connections)
             .field("idle_timeout", &self.idle_timeout)
             .field("endpoint_policy", &self.endpoint_policy)
+            .field("lease", &self.lease)
+            .field("claim_interval", &self.claim_interval)
+            .field("owner", &self.owner)
             .finish()
     }
 }
@@ -222,7 +251,28 @@ impl SchedulerConfig {
             max_connections: dispatch_std::serve::DEFAULT_MAX_CONNECTIONS,
             idle_timeout: dispatch_std::serve::DEFAULT_IDLE_TIMEOUT,
             endpoint_policy: EndpointPolicy::default(),
+            lease: Duration::from_secs(10),
+            claim_interval: Duration::from_secs(1),
+            owner: None,
         }
+    }
+
+    /// Sets [`SchedulerConfig::lease`] (at least 1 s).
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease.max(MIN_LEASE);
+        self
+    }
+
+    /// Sets [`SchedulerConfig::claim_interval`] (at least 10 ms).
+    pub fn claim_interval(mut self, interval: Duration) -> Self {
+        self.claim_interval = interval.max(MIN_CLAIM_INTERVAL);
+        self
+    }
+
+    /// Sets [`SchedulerConfig::owner`].
+    pub fn owner(mut self, owner: Option<String>) -> Self {
+        self.owner = owner;
+        self
     }
 
     /// Sets [`SchedulerConfig::endpoint_policy`].
@@ -289,6 +339,7 @@ impl SchedulerConfig {
             max_in_flight_per_endpoint: self.max_in_flight_per_endpoint,
             max_in_flight: self.max_in_flight,
             max_pause: machine::MachineConfig::default().max_pause,
+            deliver_locally: true,
         }
     }
 
@@ -403,6 +454,16 @@ impl fmt::Debug for Scheduler {
 /// The largest in-flight limit (a semaphore's permits are counted in u32).
 const MAX_PERMITS: usize = 1 << 20;
 
+/// The shortest [`SchedulerConfig::lease`].
+const MIN_LEASE: Duration = Duration::from_secs(1);
+
+/// The shortest [`SchedulerConfig::claim_interval`].
+const MIN_CLAIM_INTERVAL: Duration = Duration::from_millis(10);
+
+/// With shared runs, how often [`Scheduler::wait`] reads a run again (its
+/// outcome may be recorded by another process, which does not wake it).
+const SHARED_WAIT_POLL: Duration = Duration::from_millis(200);
+
 /// What every run and the server share.
 struct Inner {
     /// Permits for Run requests in flight, in all. The machine never sends
@@ -421,6 +482,9 @@ struct Inner {
     finished: watch::Sender<u64>,
     /// Set when the driver stopped on a store failure.
     stopped: watch::Sender<bool>,
+    /// With a store that has [`Leases`]: this process's owner name (the
+    /// runs are shared with other processes).
+    owner: Option<String>,
 }
 
 impl Scheduler {
@@ -454,6 +518,21 @@ impl Scheduler {
         let in_flight = Arc::new(tokio::sync::Semaphore::new(
             config.max_in_flight.clamp(1, MAX_PERMITS),
         ));
+        let mut store = store;
+        let owner = store.leases().is_some().then(|| {
+            config
+                .owner
+                .clone()
+                .unwrap_or_else(|| format!("{}-{:016x}", std::process::id(), random_seed()))
+        });
+        if let Some(owner) = &owner {
+            tracing::info!(
+                target: "dispatch::scheduler",
+                owner,
+                lease_ms = driver::millis(config.lease),
+                "the runs are shared with the other processes on this store, under leases"
+            );
+        }
         Ok(Scheduler {
             inner: Arc::new(Inner {
                 in_flight,
@@ -464,6 +543,7 @@ impl Scheduler {
                 driver: Mutex::new(None),
                 finished: watch::Sender::new(0),
                 stopped: watch::Sender::new(false),
+                owner,
             }),
         })
     }
@@ -493,16 +573,36 @@ impl Scheduler {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
             SchedulerError::HttpClient("the scheduler must start in a tokio runtime".into())
         })?;
-        let unfinished = self
-            .inner
-            .store
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .unfinished()
-            .map_err(SchedulerError::Store)?;
+        let now = driver::now_ms();
+        let unfinished = {
+            let mut store = self
+                .inner
+                .store
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            match (&self.inner.owner, store.leases()) {
+                (Some(owner), Some(leases)) => {
+                    // A process restarted under the name it had (an
+                    // explicit owner) takes its runs back at once.
+                    if self.inner.config.owner.is_some() {
+                        leases.release(owner).map_err(SchedulerError::Store)?;
+                    }
+                    leases.claim(
+                        owner,
+                        now,
+                        driver::millis(self.inner.config.lease),
+                        driver::MAX_CLAIM,
+                    )
+                }
+                _ => store.unfinished(),
+            }
+            .map_err(SchedulerError::Store)?
+        };
         let resumed = unfinished.len();
-        let mut machine = machine::Machine::new(self.inner.config.machine_config(), random_seed());
-        machine.restore(driver::now_ms(), unfinished);
+        let mut machine_config = self.inner.config.machine_config();
+        machine_config.deliver_locally = self.inner.owner.is_none();
+        let mut machine = machine::Machine::new(machine_config, random_seed());
+        machine.restore(now, unfinished);
         if resumed > 0 {
             tracing::info!(target: "dispatch::scheduler", resumed, "unfinished runs resumed from the store");
         }
@@ -575,6 +675,15 @@ impl Scheduler {
                 return Some(info);
             }
             let changed = finished.changed();
+            // Shared runs: another process may record the outcome.
+            let changed = async {
+                if self.inner.owner.is_some() {
+                    let _ = tokio::time::timeout(SHARED_WAIT_POLL, changed).await;
+                    Ok(())
+                } else {
+                    changed.await
+                }
+            };
             match deadline {
                 Some(deadline) => {
                     if tokio::time::timeout_at(deadline, changed).await.is_err() {
@@ -612,7 +721,9 @@ impl Scheduler {
     /// Stops sending Run requests, waits (at most
     /// [`SchedulerConfig::shutdown_grace`]) for those in flight to be
     /// answered and their answers committed. What is left stays in the
-    /// store, resumed at the next start.
+    /// store, resumed at the next start; with shared runs ([`Leases`]) the
+    /// process's leases are then released, and the other processes claim
+    /// its runs at their next claim interval.
     pub async fn drain(&self) {
         use core::sync::atomic::Ordering;
         self.inner.draining.store(true, Ordering::SeqCst);
@@ -641,6 +752,26 @@ impl Scheduler {
         }
         if let Ok(Ok(permits)) = finished {
             permits.forget();
+        }
+        if let Some(owner) = self.inner.owner.clone() {
+            // Others may take the runs over at once, not after the lease.
+            let released = driver::with_store(&self.inner.store, move |s| match s.leases() {
+                Some(leases) => leases.release(&owner),
+                None => Ok(0),
+            })
+            .await;
+            match released {
+                Ok(released) => tracing::info!(
+                    target: "dispatch::scheduler",
+                    released,
+                    "leases released for the other processes"
+                ),
+                Err(error) => tracing::warn!(
+                    target: "dispatch::scheduler",
+                    %error,
+                    "releasing the leases failed: the runs are taken over once they expire"
+                ),
+            }
         }
     }
 }

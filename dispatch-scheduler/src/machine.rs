@@ -17,7 +17,11 @@
 //! [`Machine::take_changes`] (every run whose state changed, finished ones
 //! included, to be made durable **before** any of those actions takes
 //! effect). A child's result reaches its parent inside the machine, in the
-//! same batch of changes as the child's outcome.
+//! same batch of changes as the child's outcome, unless
+//! [`MachineConfig::deliver_locally`] is off (runs shared by several
+//! processes): the host then hands it over with [`Machine::deliver`] once
+//! the outcome is durable. [`Machine::forget`] drops a run another process
+//! took over.
 //!
 //! Backpressure is decided here too: a Run request goes out only when its
 //! endpoint's window and the global limit leave room
@@ -123,12 +127,19 @@ pub struct MachineConfig {
     pub max_in_flight: usize,
     /// The longest an endpoint's sends pause for a delay it asked for.
     pub max_pause: Duration,
+    /// Whether a child's result reaches its parent inside the machine, in
+    /// the batch of changes of the child's outcome (`true`: one process
+    /// holds every run). `false` when several processes share the runs: the
+    /// host makes the child's outcome durable first, then hands the result
+    /// to the parent's holder with [`Machine::deliver`] (the parent may be
+    /// held by another process, which finds the result in the store).
+    pub deliver_locally: bool,
 }
 
 impl Default for MachineConfig {
     /// 1 hour expiration, 5 minutes poll wait, 60 s per attempt,
     /// [`Backoff::default`], 64 requests in flight per endpoint and 1024 in
-    /// all, pauses of at most 60 s.
+    /// all, pauses of at most 60 s, children's results delivered locally.
     fn default() -> Self {
         MachineConfig {
             default_expiration: Duration::from_secs(3600),
@@ -138,6 +149,7 @@ impl Default for MachineConfig {
             max_in_flight_per_endpoint: 64,
             max_in_flight: 1024,
             max_pause: Duration::from_secs(60),
+            deliver_locally: true,
         }
     }
 }
@@ -244,6 +256,12 @@ pub struct RunState {
     /// [`MAX_HISTORY`]).
     #[prost(message, repeated, tag = "23")]
     pub history: Vec<AttemptRecord>,
+    /// The ids of the children whose result has not come in (in dispatch
+    /// order; `outstanding` counts them too). A result is taken only for a
+    /// child listed here, so that each reaches its parent once, whichever
+    /// process delivers it.
+    #[prost(string, repeated, tag = "24")]
+    pub children: Vec<String>,
 }
 
 /// One Run request of a run and what it came to (`dispatch runs show`).
@@ -312,6 +330,10 @@ pub enum Action {
     Finished {
         /// The run.
         run: String,
+        /// Its parent (empty for a root): with
+        /// [`MachineConfig::deliver_locally`] unset, the host passes the
+        /// result to [`Machine::deliver`] once the outcome is durable.
+        parent: String,
         /// Its status.
         status: Status,
         /// Its result.
@@ -492,7 +514,11 @@ impl Machine {
                 request,
                 timeout: attempt_timeout.min(left),
             }));
-            self.slots.insert(id, (attempt, slot));
+            if let Some((_, stale)) = self.slots.insert(id, (attempt, slot)) {
+                // A request sent before the run was forgotten and taken
+                // back: its answer will be ignored, its slot is free.
+                self.throttle.release(now, stale, Signal::Neutral);
+            }
         }
     }
 
@@ -833,8 +859,9 @@ impl Machine {
             return;
         }
         let started = u32::try_from(calls.len()).unwrap_or(u32::MAX);
+        let mut children = Vec::with_capacity(calls.len());
         for call in calls {
-            self.start(now, call, Some((id, &root)));
+            children.push(self.start(now, call, Some((id, &root))));
         }
         let max_wait = poll
             .max_wait
@@ -845,6 +872,7 @@ impl Machine {
             return;
         };
         run.outstanding = run.outstanding.saturating_add(started);
+        run.children.extend(children);
         let max_results = match u32::try_from(poll.max_results) {
             Ok(0) | Err(_) => MAX_POLL_RESULTS,
             Ok(n) => n.min(MAX_POLL_RESULTS),
@@ -934,24 +962,103 @@ impl Machine {
         self.finished.push(run);
         self.actions.push_back(Action::Finished {
             run: id.to_owned(),
+            parent: parent.clone(),
             status,
             result: result.clone(),
         });
+        if self.config.deliver_locally {
+            self.deliver(now, &parent, id, result);
+        }
+    }
+
+    /// Gives child `child`'s result to its parent `parent`, if the machine
+    /// holds the parent and still awaits that child (a parent that is done,
+    /// or got the result already, ignores it); returns whether it was taken.
+    /// The parent resumes if its poll has enough results.
+    ///
+    /// With [`MachineConfig::deliver_locally`] unset the host calls this
+    /// once the child's outcome is durable: for a child the machine
+    /// finished ([`Action::Finished`]) and for one finished elsewhere (see
+    /// [`Machine::awaited_elsewhere`]).
+    pub fn deliver(&mut self, now: u64, parent: &str, child: &str, result: pb::CallResult) -> bool {
         // The parent may be done already (expired): the result is then moot.
-        if let Some(parent_run) = self.runs.get_mut(&parent) {
-            parent_run.outstanding = parent_run.outstanding.saturating_sub(1);
-            parent_run.ready.push(result);
-            self.dirty.insert(parent.clone());
-            let ready = parent_run.ready.len();
-            let due = parent_run.phase() == Phase::Polling
-                && parent_run
-                    .poll
-                    .as_ref()
-                    .is_some_and(|p| p.min_results > 0 && ready >= p.min_results as usize);
-            if due {
-                self.resume(now, &parent);
+        let Some(parent_run) = self.runs.get_mut(parent) else {
+            return false;
+        };
+        match parent_run.children.iter().position(|c| c == child) {
+            Some(at) => {
+                parent_run.children.remove(at);
+            }
+            // A state written before children were listed: counted only.
+            None if parent_run.children.is_empty() && parent_run.outstanding > 0 => {}
+            None => return false,
+        }
+        parent_run.outstanding = parent_run.outstanding.saturating_sub(1);
+        parent_run.ready.push(result);
+        self.dirty.insert(parent.to_owned());
+        let ready = parent_run.ready.len();
+        let due = parent_run.phase() == Phase::Polling
+            && parent_run
+                .poll
+                .as_ref()
+                .is_some_and(|p| p.min_results > 0 && ready >= p.min_results as usize);
+        if due {
+            self.resume(now, parent);
+        }
+        self.release_sends(now);
+        true
+    }
+
+    /// The children (ids, with their parent's) that runs of this machine
+    /// await and that the machine does not hold: held by another process,
+    /// or finished there. The host looks them up in the store and passes
+    /// those finished to [`Machine::deliver`].
+    pub fn awaited_elsewhere(&self) -> Vec<(String, String)> {
+        let mut awaited = Vec::new();
+        for run in self.runs.values() {
+            for child in &run.children {
+                if !self.runs.contains_key(child) {
+                    awaited.push((run.id.clone(), child.clone()));
+                }
             }
         }
+        awaited
+    }
+
+    /// Drops run `id` from the machine, as if it had never been restored:
+    /// its timers, its changes not taken yet, and a Run request of it not
+    /// sent yet (an answer to one already sent is then ignored). For a host
+    /// that learns another process holds the run now. Returns whether the
+    /// machine had it.
+    pub fn forget(&mut self, now: u64, id: &str) -> bool {
+        let Some(_) = self.runs.remove(id) else {
+            return false;
+        };
+        if let Some(at) = self.timer_of.remove(id) {
+            self.timers.remove(&(at, id.to_owned()));
+        }
+        self.dirty.remove(id);
+        let before = self.actions.len();
+        self.actions
+            .retain(|action| !matches!(action, Action::Send(send) if send.run == id));
+        if self.actions.len() != before
+            && let Some((_, slot)) = self.slots.remove(id)
+        {
+            // Never sent: its slot is free again.
+            self.throttle.release(now, slot, Signal::Neutral);
+        }
+        self.release_sends(now);
+        true
+    }
+
+    /// The ids of the runs the machine holds (unfinished), in no order.
+    pub fn run_ids(&self) -> Vec<String> {
+        self.runs.keys().cloned().collect()
+    }
+
+    /// Whether changes wait for [`Machine::take_changes`].
+    pub fn has_changes(&self) -> bool {
+        !self.dirty.is_empty() || !self.finished.is_empty()
     }
 
     /// Puts run `id`'s timer in `timers`: its wake time, or its expiration

@@ -1,4 +1,4 @@
-//! The PostgreSQL store (feature `postgres`): runs in one database, for a
+//! The PostgreSQL store (feature `postgres`).
 
 use core::fmt;
 use core::time::Duration;
@@ -33,6 +33,9 @@ const MIGRATION_LOCK: i64 = 0x6469_7370_6174_6368; // "dispatch"
 /// crash of the scheduler and of the server. Opening applies the migrations
 /// the database lacks under an advisory lock (several processes may open the
 /// same database at once) and refuses a database of a newer schema.
+///
+/// Several scheduler processes may share one database: the store has
+/// [`Leases`](crate::Leases), which the driver uses to split the runs.
 ///
 /// The connection is plain TCP or a Unix socket, without TLS: meant for a
 /// server on loopback or a private network.
@@ -250,9 +253,9 @@ impl PostgresStore {
     }
 }
 
-/// Leases: how several scheduler processes on one database will share the
-/// runs (issue 15; not yet used by the driver, which drives every
-/// unfinished run it finds, as with SQLite).
+/// Leases: how several scheduler processes on one database share the runs
+/// (the driver's use of them is described in the crate's README section on
+/// PostgreSQL, and in [`crate::store::Leases`]).
 ///
 /// An unfinished run is held by at most one owner (a process's name) until
 /// its `lease_until_ms`. [`PostgresStore::claim`] takes runs whose lease
@@ -265,8 +268,11 @@ impl PostgresStore {
 impl PostgresStore {
     /// [`Store::commit`] for `owner` (all in one transaction): a new run is
     /// inserted held by `owner` until `now_ms + lease_ms`; a run another
-    /// owner holds is not written (its holder's states win). Returns the ids
-    /// not written: runs `owner` lost and must stop driving.
+    /// owner holds is not written (its holder's states win), nor is a run
+    /// of the batch whose parent, in the batch too, was not written (the
+    /// children a lost parent started in that batch are never inserted, so
+    /// none runs for nothing). Returns the ids not written: runs `owner`
+    /// lost and must stop driving.
     pub fn commit_as(
         &mut self,
         owner: &str,
@@ -280,25 +286,50 @@ impl PostgresStore {
             let mut transaction = client.transaction().map_err(io)?;
             let upsert = transaction.prepare(UPSERT_AS_OWNER).map_err(io)?;
             let mut lost = Vec::new();
-            for chunk in runs.chunks(ROWS_PER_STATEMENT) {
-                let columns = Columns::of(chunk);
-                let mut params = columns.params();
-                params.push(&owner);
-                params.push(&until);
-                let rows = transaction.query(&upsert, &params).map_err(io)?;
-                let mut written = std::collections::HashSet::with_capacity(rows.len());
-                for row in &rows {
-                    let id: &str = row
-                        .try_get(0)
-                        .map_err(|e| StoreError::Corrupt(describe(&e)))?;
-                    written.insert(id.to_owned());
+            let mut lost_ids = std::collections::HashSet::new();
+            // Parents before their children: each level is written once
+            // the one above it is, so that a lost parent's children are
+            // known lost before they are written.
+            let mut pending: Vec<&RunState> = runs.clone();
+            while !pending.is_empty() {
+                let waiting: std::collections::HashSet<&str> =
+                    pending.iter().map(|r| r.id.as_str()).collect();
+                let (level, rest): (Vec<&RunState>, Vec<&RunState>) = pending
+                    .into_iter()
+                    .partition(|r| r.parent.is_empty() || !waiting.contains(r.parent.as_str()));
+                // Ids are unique and a parent is created before its child,
+                // so a level is never empty; fail closed if it were.
+                if level.is_empty() {
+                    return Err(StoreError::Corrupt(
+                        "runs of one commit are their own ancestors".into(),
+                    ));
                 }
-                lost.extend(
-                    chunk
-                        .iter()
-                        .filter(|r| !written.contains(&r.id))
-                        .map(|r| r.id.clone()),
-                );
+                pending = rest;
+                let (orphans, level): (Vec<&RunState>, Vec<&RunState>) = level
+                    .into_iter()
+                    .partition(|r| lost_ids.contains(r.parent.as_str()));
+                for orphan in orphans {
+                    lost_ids.insert(orphan.id.clone());
+                    lost.push(orphan.id.clone());
+                }
+                for chunk in level.chunks(ROWS_PER_STATEMENT) {
+                    let columns = Columns::of(chunk);
+                    let mut params = columns.params();
+                    params.push(&owner);
+                    params.push(&until);
+                    let rows = transaction.query(&upsert, &params).map_err(io)?;
+                    let mut written = std::collections::HashSet::with_capacity(rows.len());
+                    for row in &rows {
+                        let id: &str = row
+                            .try_get(0)
+                            .map_err(|e| StoreError::Corrupt(describe(&e)))?;
+                        written.insert(id.to_owned());
+                    }
+                    for run in chunk.iter().filter(|r| !written.contains(&r.id)) {
+                        lost_ids.insert(run.id.clone());
+                        lost.push(run.id.clone());
+                    }
+                }
             }
             transaction.commit().map_err(io)?;
             Ok(lost)
@@ -375,6 +406,66 @@ impl PostgresStore {
                 .map_err(io)?;
             Ok(usize::try_from(released).unwrap_or(usize::MAX))
         })
+    }
+}
+
+impl PostgresStore {
+    /// The finished runs among `ids` (by primary key, in chunks).
+    pub fn finished_among(&mut self, ids: &[String]) -> Result<Vec<RunState>, StoreError> {
+        self.call(|client| {
+            let mut found = Vec::new();
+            for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+                let rows = client
+                    .query(
+                        "SELECT state FROM runs WHERE id = ANY($1::text[]) AND done",
+                        &[&chunk],
+                    )
+                    .map_err(io)?;
+                for row in &rows {
+                    found.push(decode(row)?);
+                }
+            }
+            Ok(found)
+        })
+    }
+}
+
+impl crate::store::Leases for PostgresStore {
+    fn commit_as(
+        &mut self,
+        owner: &str,
+        now_ms: u64,
+        lease_ms: u64,
+        changes: &[RunState],
+    ) -> Result<Vec<String>, StoreError> {
+        PostgresStore::commit_as(self, owner, now_ms, lease_ms, changes)
+    }
+
+    fn claim(
+        &mut self,
+        owner: &str,
+        now_ms: u64,
+        lease_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<RunState>, StoreError> {
+        PostgresStore::claim(self, owner, now_ms, lease_ms, limit)
+    }
+
+    fn renew(
+        &mut self,
+        owner: &str,
+        now_ms: u64,
+        lease_ms: u64,
+    ) -> Result<Vec<String>, StoreError> {
+        PostgresStore::renew(self, owner, now_ms, lease_ms)
+    }
+
+    fn release(&mut self, owner: &str) -> Result<usize, StoreError> {
+        PostgresStore::release(self, owner)
+    }
+
+    fn finished_among(&mut self, ids: &[String]) -> Result<Vec<RunState>, StoreError> {
+        PostgresStore::finished_among(self, ids)
     }
 }
 
@@ -532,6 +623,10 @@ impl Store for PostgresStore {
                 .map_err(io)?;
             rows.iter().map(decode).collect()
         })
+    }
+
+    fn leases(&mut self) -> Option<&mut dyn crate::store::Leases> {
+        Some(self)
     }
 }
 

@@ -96,6 +96,47 @@ pub trait Store: Send {
     fn purge(&mut self, before_ms: u64) -> Result<usize, StoreError>;
     /// The runs matching `query` (for operators: `dispatch runs`).
     fn list(&mut self, query: &RunQuery) -> Result<Vec<RunState>, StoreError>;
+    /// The store's leases, when several scheduler processes may share it
+    /// (PostgreSQL); `None` (the default): one process holds every run.
+    fn leases(&mut self) -> Option<&mut dyn Leases> {
+        None
+    }
+}
+
+/// Leases on unfinished runs, for scheduler processes sharing one store:
+/// a run is driven only by the owner holding its lease, and every write of
+/// a run is fenced by it. Ownership changes only through [`Leases::claim`].
+pub trait Leases {
+    /// [`Store::commit`] for `owner`, all in one transaction: a new run is
+    /// inserted held by `owner` until `now_ms + lease_ms`; a run another
+    /// owner holds is not written. Returns the ids not written (runs
+    /// `owner` lost and must stop driving).
+    fn commit_as(
+        &mut self,
+        owner: &str,
+        now_ms: u64,
+        lease_ms: u64,
+        changes: &[RunState],
+    ) -> Result<Vec<String>, StoreError>;
+    /// Takes up to `limit` unfinished runs whose lease ended by `now_ms`
+    /// (or that never had one) for `owner`, until `now_ms + lease_ms`.
+    fn claim(
+        &mut self,
+        owner: &str,
+        now_ms: u64,
+        lease_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<RunState>, StoreError>;
+    /// Extends to `now_ms + lease_ms` every lease `owner` still holds;
+    /// returns the ids of those runs (a run it drives that is not among
+    /// them was taken over).
+    fn renew(&mut self, owner: &str, now_ms: u64, lease_ms: u64)
+    -> Result<Vec<String>, StoreError>;
+    /// Ends `owner`'s leases at once (a clean shutdown); returns how many.
+    fn release(&mut self, owner: &str) -> Result<usize, StoreError>;
+    /// The finished runs among `ids` (children whose results a parent
+    /// held here awaits).
+    fn finished_among(&mut self, ids: &[String]) -> Result<Vec<RunState>, StoreError>;
 }
 
 /// Runs in memory: nothing survives the process (the tests' and the

@@ -351,6 +351,45 @@ mod pg {
     }
 
     #[test]
+    fn the_children_a_lost_parent_started_in_the_same_commit_are_not_inserted() {
+        let Some(db) = Postgres::new("commit_as_children") else {
+            return;
+        };
+        let mut a = PostgresStore::open(&db.url).unwrap();
+        let mut b = PostgresStore::open(&db.url).unwrap();
+        assert!(
+            a.commit_as("a", 10_000, 1000, &[run("p", false, 0)])
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(claim(&mut b, "b", 11_000), ["p"]);
+        // a, late, commits p's poll with its new child c and grandchild g,
+        // and an unrelated new run n (children listed before parents).
+        let child = |id: &str, parent: &str| {
+            let mut r = run(id, false, 0);
+            r.parent = parent.into();
+            r.root = "p".into();
+            r
+        };
+        let mut late = run("p", false, 0);
+        late.attempts = 1;
+        let mut lost = a
+            .commit_as(
+                "a",
+                11_001,
+                1000,
+                &[child("g", "c"), child("c", "p"), late, run("n", false, 0)],
+            )
+            .unwrap();
+        lost.sort();
+        assert_eq!(lost, ["c", "g", "p"]);
+        assert_eq!(b.get("p").unwrap(), Some(run("p", false, 0)));
+        assert_eq!(b.get("c").unwrap(), None, "never inserted");
+        assert_eq!(b.get("g").unwrap(), None, "never inserted");
+        assert_eq!(b.get("n").unwrap(), Some(run("n", false, 0)));
+    }
+
+    #[test]
     fn released_runs_may_be_claimed_at_once() {
         let Some(db) = Postgres::new("release") else {
             return;

@@ -17,6 +17,7 @@ fn config() -> MachineConfig {
         max_in_flight_per_endpoint: 64,
         max_in_flight: 1024,
         max_pause: Duration::from_secs(60),
+        deliver_locally: true,
     }
 }
 
@@ -829,4 +830,112 @@ fn a_poll_call_whose_endpoint_breaks_the_url_rule_resumes_with_an_error() {
     assert_eq!(error.r#type, Status::InvalidArgument.name());
     assert!(error.message.contains("poll.calls[0]"), "{}", error.message);
     assert!(error.message.contains("has no host"), "{}", error.message);
+}
+
+fn shared() -> MachineConfig {
+    MachineConfig {
+        deliver_locally: false,
+        ..config()
+    }
+}
+
+#[test]
+fn with_shared_runs_a_child_result_waits_for_the_host_and_is_taken_once() {
+    let mut m = Machine::new(shared(), 5);
+    let (root, children) = parent_with_children(&mut m, 2, 2, 0);
+    m.take_changes();
+    assert_eq!(m.run(&root).unwrap().children.len(), 2);
+    let c = &children[0];
+    m.handle_answer(
+        T0 + 1,
+        &c.run,
+        c.attempt,
+        Ok(exit(Status::Ok, Some(marker(1)))),
+    );
+    let changes = m.take_changes();
+    assert!(
+        changes.iter().all(|r| r.id != root),
+        "the parent does not change before the child's outcome is durable"
+    );
+    let Some(Action::Finished { parent, result, .. }) = actions(&mut m).pop() else {
+        panic!("no outcome")
+    };
+    assert_eq!(parent, root);
+    assert!(m.deliver(T0 + 2, &parent, &c.run, result.clone()));
+    assert!(!m.deliver(T0 + 2, &parent, &c.run, result), "taken once");
+    assert_eq!(m.run(&root).unwrap().outstanding, 1);
+    assert!(m.take_changes().iter().any(|r| r.id == root));
+    // The other child is held by another process: the parent awaits it.
+    assert!(m.forget(T0 + 3, &children[1].run));
+    assert_eq!(
+        m.awaited_elsewhere(),
+        vec![(root.clone(), children[1].run.clone())]
+    );
+    let result = pb::CallResult {
+        output: Some(marker(2)),
+        dispatch_id: children[1].run.clone(),
+        ..Default::default()
+    };
+    assert!(m.deliver(T0 + 4, &root, &children[1].run, result));
+    let resume = sends(&mut m).remove(0);
+    assert_eq!(resume.run, root);
+    let Some(pb::run_request::Directive::PollResult(result)) = resume.request.directive else {
+        panic!("not a resume")
+    };
+    assert_eq!(result.results.len(), 2);
+    assert!(m.awaited_elsewhere().is_empty());
+}
+
+#[test]
+fn a_forgotten_run_sends_nothing_and_frees_its_slot() {
+    let mut m = limited(1, 10);
+    let a = m
+        .dispatch(T0, vec![call_to("http://127.0.0.1:1")])
+        .remove(0);
+    let b = m
+        .dispatch(T0, vec![call_to("http://127.0.0.1:1")])
+        .remove(0);
+    // a's request is queued as an action (not sent); b waits for the slot.
+    assert!(m.forget(T0, &a));
+    assert!(!m.forget(T0, &a));
+    assert!(m.run(&a).is_none());
+    let sent = sends(&mut m);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].run, b, "a's slot went to b");
+    // An answer for a forgotten run is ignored, its timers are gone.
+    assert!(m.forget(T0, &b));
+    assert!(
+        m.handle_answer(T0 + 1, &b, sent[0].attempt, Ok(exit(Status::Ok, None)))
+            .is_none()
+    );
+    assert_eq!(m.in_flight(), 0);
+    assert!(m.poll_timeout().is_none());
+    assert!(m.take_changes().is_empty());
+}
+
+#[test]
+fn a_run_forgotten_in_flight_and_taken_back_keeps_the_count_honest() {
+    let mut m = limited(2, 10);
+    let a = m
+        .dispatch(T0, vec![call_to("http://127.0.0.1:1")])
+        .remove(0);
+    let first = sends(&mut m).remove(0);
+    let state = m.run(&a).unwrap().clone();
+    assert!(m.forget(T0, &a));
+    assert_eq!(m.in_flight(), 1, "the request sent is still out");
+    m.restore(T0 + 1, vec![state]);
+    m.handle_timeout(T0 + 1);
+    let again = sends(&mut m).remove(0);
+    assert_ne!(again.attempt, first.attempt);
+    assert_eq!(m.in_flight(), 1);
+    // The stale answer is ignored; the new one finishes the run.
+    assert!(
+        m.handle_answer(T0 + 2, &a, first.attempt, Ok(exit(Status::Ok, None)))
+            .is_none()
+    );
+    assert!(
+        m.handle_answer(T0 + 3, &a, again.attempt, Ok(exit(Status::Ok, None)))
+            .is_some()
+    );
+    assert_eq!(m.in_flight(), 0);
 }

@@ -1,0 +1,458 @@
+//! Several `dispatch scheduler` processes (the real binary) on one
+//! PostgreSQL database share the work: calls are dispatched to every
+//! process, polls with children included, one process is killed with
+//! SIGKILL mid-workload and never restarted, and every run must end with
+//! the right outcome, recorded once, with nothing left unfinished in the
+//! store.
+//!
+//! Needs `DISPATCH_TEST_POSTGRES_URL` (`scripts/ci/postgres` sets it); each
+//! test makes a database of its own there. Without it, a SKIP line.
+
+#[path = "../../dispatch-scheduler/tests/scheduler_support/mod.rs"]
+mod scheduler_support;
+
+use core::sync::atomic::{AtomicU64, Ordering};
+use core::time::Duration;
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+
+use dispatch_std::client::Client;
+use dispatch_std::endpoint::{self, Directive, FunctionError, Outcome, Poll, Registry, Run};
+use scheduler_support::serve_endpoint;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const BIN: &str = env!("CARGO_BIN_EXE_dispatch");
+const KEY: &str = "shared-test-key";
+const VAR: &str = "DISPATCH_TEST_POSTGRES_URL";
+
+/// Calls dispatched before the kill, and as many after it.
+const CALLS_PER_PHASE: u64 = 30;
+
+/// `total(n)` polls `double(1..=n)` one or two results at a time, carrying
+/// `"n,sum,received"` as its state, and returns n * (n + 1); `double`
+/// fails temporarily one time in three (retries with backoff).
+fn registry() -> Registry {
+    let calls = Arc::new(AtomicU64::new(0));
+    let mut registry = Registry::new();
+    registry.register("double", move |run: Run<i64>| {
+        let calls = Arc::clone(&calls);
+        async move {
+            if calls.fetch_add(1, Ordering::Relaxed).is_multiple_of(3) {
+                return Err(FunctionError::temporary("flaky"));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            match run.directive {
+                Directive::Input(k) => Ok(Outcome::value(&(2 * k))),
+                Directive::Resume(_) => Err(FunctionError::permanent("double never polls")),
+            }
+        }
+    });
+    registry.register("total", |run: Run<i64>| async move {
+        let endpoint = run.endpoint_url.as_deref().unwrap_or_default().to_owned();
+        let poll = |state: String| {
+            Poll::new(&state)
+                .min_results(1)
+                .max_results(2)
+                .max_wait(Duration::from_secs(300))
+        };
+        let (n, sum, received) = match &run.directive {
+            Directive::Input(n) => {
+                let mut first = poll(format!("{n},0,0"));
+                for k in 1..=*n {
+                    first = first.call(endpoint::call(&endpoint, "double", k as u64, &k));
+                }
+                return Ok(Outcome::poll(first));
+            }
+            Directive::Resume(resume) => {
+                let state: String = resume.state()?;
+                let parts: Vec<i64> = state.split(',').map(|p| p.parse().unwrap()).collect();
+                let mut sum = parts[1];
+                for result in resume.results() {
+                    let Some(output) = result.output.as_ref() else {
+                        return Err(FunctionError::permanent("a child without output"));
+                    };
+                    sum += output.to_msg::<i64>().unwrap();
+                }
+                (parts[0], sum, parts[2] + resume.results().len() as i64)
+            }
+        };
+        if received >= n {
+            return Ok(Outcome::value(&sum));
+        }
+        Ok(Outcome::poll(poll(format!("{n},{sum},{received}"))))
+    });
+    registry
+}
+
+/// Scheduler process `owner` on `db`, its URL; its stderr lines go to `log`.
+async fn start(db: &str, owner: &str, log: &Arc<Mutex<Vec<String>>>) -> (Child, String) {
+    let mut child = Command::new(BIN)
+        .args(["scheduler", "--listen", "127.0.0.1:0", "--db", db])
+        // Short leases and claims: a takeover within seconds.
+        .args([
+            "--lease",
+            "2",
+            "--claim-interval-ms",
+            "200",
+            "--owner",
+            owner,
+        ])
+        .env("DISPATCH_API_KEY", KEY)
+        .env("RUST_LOG", "dispatch::scheduler=info")
+        .env("NO_COLOR", "1")
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let url = loop {
+        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+            .await
+            .expect("the scheduler did not start within 60 s")
+            .unwrap()
+            .expect("the scheduler exited at start");
+        if let Some(rest) = line.split("dispatch scheduler on ").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    let log = Arc::clone(log);
+    let owner = owner.to_owned();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            log.lock().unwrap().push(format!("{owner}: {line}"));
+        }
+    });
+    (child, url)
+}
+
+/// Runs `sql` (one row, one BIGINT column) on `db`.
+async fn count(db: &str, sql: &'static str, owner: &str) -> i64 {
+    let db = db.to_owned();
+    let owner = owner.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut client = postgres::Client::connect(&db, postgres::NoTls).unwrap();
+        let row = if sql.contains("$1") {
+            client.query_one(sql, &[&owner]).unwrap()
+        } else {
+            client.query_one(sql, &[]).unwrap()
+        };
+        row.get::<_, i64>(0)
+    })
+    .await
+    .unwrap()
+}
+
+/// A database of its own on the server of `DISPATCH_TEST_POSTGRES_URL`:
+/// (admin URL, database name, its URL); `None` (after a SKIP line) without
+/// the variable.
+async fn database(test: &str) -> Option<(String, String, String)> {
+    if !cfg!(feature = "postgres") {
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIP scheduler_shared {test}: dispatch-cli was built without its `postgres` feature"
+        );
+        return None;
+    }
+    let Ok(admin) = std::env::var(VAR) else {
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIP scheduler_shared {test}: {VAR} is not set (scripts/ci/postgres sets it)"
+        );
+        return None;
+    };
+    let name = format!("dispatch_shared_{test}_{}", std::process::id());
+    let admin_for_setup = admin.clone();
+    let setup = name.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut client = postgres::Client::connect(&admin_for_setup, postgres::NoTls).unwrap();
+        client
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {setup}"))
+            .unwrap();
+        client
+            .batch_execute(&format!("CREATE DATABASE {setup}"))
+            .unwrap();
+    })
+    .await
+    .unwrap();
+    let (base, _) = admin.rsplit_once('/').unwrap();
+    let url = format!("{base}/{name}");
+    Some((admin, name, url))
+}
+
+async fn drop_database(admin: String, name: String) {
+    tokio::task::spawn_blocking(move || {
+        if let Ok(mut client) = postgres::Client::connect(&admin, postgres::NoTls) {
+            let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        }
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_share_the_runs_and_finish_a_killed_ones() {
+    if let Some((admin, name, url)) = database("two").await {
+        shared_test(&url, 2).await;
+        drop_database(admin, name).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_processes_share_the_runs_and_finish_a_killed_ones() {
+    if let Some((admin, name, url)) = database("three").await {
+        shared_test(&url, 3).await;
+        drop_database(admin, name).await;
+    }
+}
+
+/// `processes` schedulers on `db`; calls dispatched round-robin; the first
+/// process killed once it holds unfinished runs; then more calls to the
+/// others; every acknowledged run checked.
+async fn shared_test(db: &str, processes: usize) {
+    let endpoint = serve_endpoint(registry()).await;
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let mut children = Vec::new();
+    let mut clients = Vec::new();
+    let mut urls = Vec::new();
+    for i in 0..processes {
+        let (child, url) = start(db, &format!("p{i}"), &log).await;
+        children.push(child);
+        clients.push(
+            Client::builder()
+                .api_url(url.clone())
+                .api_key(KEY.to_owned())
+                .build()
+                .unwrap(),
+        );
+        urls.push(url);
+    }
+    // (dispatch id, n) of every call acknowledged.
+    let mut acknowledged = Vec::new();
+    for k in 0..CALLS_PER_PHASE {
+        let to = usize::try_from(k).unwrap() % processes;
+        acknowledged.push(dispatch(&clients[to], &endpoint, k).await);
+    }
+
+    // Kill p0 while it holds unfinished runs (wait for that: no timing).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    let held = loop {
+        let held = count(
+            db,
+            "SELECT COUNT(*) FROM runs WHERE owner = $1 AND NOT done",
+            "p0",
+        )
+        .await;
+        if held > 0 {
+            break held;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "p0 never held an unfinished run"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    children[0].start_kill().unwrap(); // SIGKILL
+    children[0].wait().await.unwrap();
+    let _ = writeln!(
+        std::io::stderr(),
+        "p0 killed holding {held} unfinished runs"
+    );
+
+    for k in CALLS_PER_PHASE..2 * CALLS_PER_PHASE {
+        let to = 1 + usize::try_from(k).unwrap() % (processes - 1);
+        acknowledged.push(dispatch(&clients[to], &endpoint, k).await);
+    }
+
+    // Every acknowledged run ends with its sum; any live process answers.
+    for (i, (id, n)) in acknowledged.iter().enumerate() {
+        let url = &urls[1 + i % (processes - 1)];
+        let run = wait_done(url, id).await;
+        assert_eq!(run["status"], "STATUS_OK", "{id}: {run}");
+        let value = &run["result"]["output"]["value"];
+        let got: i64 = value
+            .as_str()
+            .map(|s| s.parse().unwrap())
+            .or_else(|| value.as_i64())
+            .unwrap_or_else(|| panic!("{id}: no output in {run}"));
+        assert_eq!(got, n * (n + 1), "{id}: {run}");
+    }
+
+    // The store: nothing unfinished, every child of every root done.
+    let unfinished = count(db, "SELECT COUNT(*) FROM runs WHERE NOT done", "").await;
+    assert_eq!(unfinished, 0, "runs left unfinished");
+    let roots = count(db, "SELECT COUNT(*) FROM runs WHERE parent = ''", "").await;
+    assert_eq!(roots, acknowledged.len() as i64);
+    let expected_children: i64 = acknowledged.iter().map(|(_, n)| n).sum();
+    let done_children = count(
+        db,
+        "SELECT COUNT(*) FROM runs WHERE parent <> '' AND done",
+        "",
+    )
+    .await;
+    assert_eq!(done_children, expected_children);
+
+    // No run was reported done twice, across every process; the survivors
+    // took over the killed one's runs.
+    let lines = log.lock().unwrap().clone();
+    let mut done: HashMap<String, u32> = HashMap::new();
+    for line in &lines {
+        if line.contains("run done")
+            && let Some(id) = line
+                .split("dispatch_id=")
+                .nth(1)
+                .and_then(|rest| rest.split_whitespace().next())
+        {
+            *done.entry(id.trim_matches('"').to_owned()).or_default() += 1;
+        }
+    }
+    let twice: Vec<_> = done.iter().filter(|(_, count)| **count > 1).collect();
+    assert!(twice.is_empty(), "runs done more than once: {twice:?}");
+    // (p0 may have been killed between a commit and its log line.)
+    assert!(done.len() as i64 <= roots + expected_children);
+    let claims = lines
+        .iter()
+        .filter(|line| !line.starts_with("p0:") && line.contains("(claimed)"))
+        .count();
+    assert!(claims > 0, "no survivor claimed a run");
+    let from_store = lines
+        .iter()
+        .filter(|line| line.contains("taken from the store"))
+        .count();
+    let per_process: Vec<usize> = (0..processes)
+        .map(|i| {
+            let prefix = format!("p{i}:");
+            lines
+                .iter()
+                .filter(|l| l.starts_with(&prefix) && l.contains("run done"))
+                .count()
+        })
+        .collect();
+    let _ = writeln!(
+        std::io::stderr(),
+        "{processes} processes: {} runs acknowledged, {} outcomes, per process {per_process:?}, \
+         {claims} claims by survivors, {from_store} turns took children's results from the store",
+        acknowledged.len(),
+        done.len()
+    );
+}
+
+/// Dispatches `total(1 + k % 6)` through `client`: (its id, n).
+async fn dispatch(client: &Client, endpoint: &str, k: u64) -> (String, i64) {
+    let n = 1 + i64::try_from(k % 6).unwrap();
+    let call = endpoint::call(endpoint, "total", k, &n);
+    let id = client.dispatch(call).await.unwrap();
+    (id.to_string(), n)
+}
+
+/// Reads the wait route until the run is done (at most 5 minutes).
+async fn wait_done(url: &str, id: &str) -> serde_json::Value {
+    let address = url.trim_start_matches("http://").to_owned();
+    for _ in 0..300 {
+        let body = raw_get(&address, &format!("/_dispatch/v1/runs/{id}?wait_ms=1000")).await;
+        let run: serde_json::Value =
+            serde_json::from_str(&body).unwrap_or_else(|e| panic!("{id}: not JSON ({e}): {body}"));
+        if run["done"] == true {
+            return run;
+        }
+    }
+    panic!("{id} is not done after 5 minutes");
+}
+
+/// A GET over a fresh HTTP/1.1 connection; returns the body.
+async fn raw_get(address: &str, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {KEY}\r\n\
+         Connection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}\n{body}");
+    body.to_owned()
+}
+
+/// Calls per process count in the benchmark.
+const BENCH_CALLS: u64 = 6000;
+
+/// Not a check: durable steps per second with 1, 2 and 3 processes on one
+/// PostgreSQL database (`--ignored`; in release:
+/// `scripts/ci/postgres cargo test --release -p dispatch-cli --test
+/// scheduler_shared bench -- --ignored --nocapture`). A step here is one
+/// call: Dispatch committed, one Run request, its outcome committed.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "a benchmark; run with --ignored"]
+async fn bench_durable_steps_per_second_with_1_2_3_processes() {
+    let mut registry = Registry::new();
+    registry.register("step", |run: Run<i64>| async move {
+        match run.directive {
+            Directive::Input(k) => Ok(Outcome::value(&(k + 1))),
+            Directive::Resume(_) => Err(FunctionError::permanent("step never polls")),
+        }
+    });
+    let endpoint = serve_endpoint(registry).await;
+    for processes in 1..=3usize {
+        let Some((admin, name, db)) = database(&format!("bench{processes}")).await else {
+            return;
+        };
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut children = Vec::new();
+        let mut clients = Vec::new();
+        for i in 0..processes {
+            let (child, url) = start(&db, &format!("p{i}"), &log).await;
+            children.push(child);
+            clients.push(
+                Client::builder()
+                    .api_url(url)
+                    .api_key(KEY.to_owned())
+                    .build()
+                    .unwrap(),
+            );
+        }
+        let started = std::time::Instant::now();
+        let mut dispatchers = Vec::new();
+        for (i, client) in clients.into_iter().enumerate() {
+            let endpoint = endpoint.clone();
+            dispatchers.push(tokio::spawn(async move {
+                let share = BENCH_CALLS / processes as u64;
+                let first = i as u64 * share;
+                for batch in (first..first + share).collect::<Vec<_>>().chunks(100) {
+                    let calls = batch.iter().map(|k| {
+                        endpoint::call(&endpoint, "step", *k, &i64::try_from(*k).unwrap())
+                    });
+                    client.dispatch_batch(calls).await.unwrap();
+                }
+            }));
+        }
+        for dispatcher in dispatchers {
+            dispatcher.await.unwrap();
+        }
+        let total = i64::try_from(BENCH_CALLS / processes as u64 * processes as u64).unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
+        while count(&db, "SELECT COUNT(*) FROM runs WHERE done", "").await < total {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "not done in 10 minutes"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let elapsed = started.elapsed();
+        let _ = writeln!(
+            std::io::stderr(),
+            "{processes} process(es): {total} durable steps in {:.2} s: {:.0} steps/s",
+            elapsed.as_secs_f64(),
+            total as f64 / elapsed.as_secs_f64()
+        );
+        for mut child in children {
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+        }
+        drop_database(admin, name).await;
+    }
+}

@@ -389,6 +389,74 @@ const BENCH_CALLS: u64 = 6000;
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "a benchmark; run with --ignored"]
 async fn bench_durable_steps_per_second_with_1_2_3_processes() {
+    let endpoint = serve_endpoint(step_registry()).await;
+    for processes in 1..=3usize {
+        let Some((admin, name, db)) = database(&format!("bench{processes}")).await else {
+            return;
+        };
+        let (total, elapsed) = time_steps(&db, processes, &endpoint).await;
+        let _ = writeln!(
+            std::io::stderr(),
+            "{processes} process(es): {total} durable steps in {:.2} s: {:.0} steps/s",
+            elapsed.as_secs_f64(),
+            total as f64 / elapsed.as_secs_f64()
+        );
+        drop_database(admin, name).await;
+    }
+}
+
+/// How the cost of a step grows with the unfinished runs in the store
+/// (`--ignored`; in release: `scripts/ci/postgres cargo test --release -p
+/// dispatch-cli --test scheduler_shared bench_step_cost -- --ignored
+/// --nocapture`): the store holds 0, 1 thousand, 100 thousand, then 1
+/// million unfinished runs leased to an owner that never comes (as runs
+/// held by other processes are), and one process does the benchmark's
+/// steps beside them. Every claim, renewal and commit works on the same
+/// table and indexes as those runs.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "a benchmark; run with --ignored"]
+async fn bench_step_cost_with_0_1k_100k_1m_unfinished_runs_in_the_store() {
+    let endpoint = serve_endpoint(step_registry()).await;
+    for parked in [0i64, 1_000, 100_000, 1_000_000] {
+        let Some((admin, name, db)) = database(&format!("parked{parked}")).await else {
+            return;
+        };
+        // One start creates the schema; the parked runs go in beside it.
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (mut schema, _) = start(&db, "schema", &log).await;
+        let _ = schema.start_kill();
+        let _ = schema.wait().await;
+        let db_for_insert = db.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut client = postgres::Client::connect(&db_for_insert, postgres::NoTls).unwrap();
+            client
+                .execute(
+                    "INSERT INTO runs (id, parent, root, function, done, status, created_ms, \
+                     finished_ms, state, owner, lease_until_ms) \
+                     SELECT 'parked-' || g, '', 'parked-' || g, 'parked', false, 0, 0, 0, \
+                     '\\x'::bytea, 'parked', 9223372036854775807 FROM generate_series(1, $1::bigint) g",
+                    &[&parked],
+                )
+                .unwrap();
+            client.batch_execute("ANALYZE runs").unwrap();
+        })
+        .await
+        .unwrap();
+        let (total, elapsed) = time_steps(&db, 1, &endpoint).await;
+        let per_step = elapsed.as_secs_f64() * 1e6 / total as f64;
+        let _ = writeln!(
+            std::io::stderr(),
+            "{parked} unfinished runs in the store: {total} durable steps in {:.2} s: \
+             {:.0} steps/s, {per_step:.0} µs per step",
+            elapsed.as_secs_f64(),
+            total as f64 / elapsed.as_secs_f64()
+        );
+        drop_database(admin, name).await;
+    }
+}
+
+/// The benchmarks' function: `step(k)` returns k + 1 at once.
+fn step_registry() -> Registry {
     let mut registry = Registry::new();
     registry.register("step", |run: Run<i64>| async move {
         match run.directive {
@@ -396,63 +464,58 @@ async fn bench_durable_steps_per_second_with_1_2_3_processes() {
             Directive::Resume(_) => Err(FunctionError::permanent("step never polls")),
         }
     });
-    let endpoint = serve_endpoint(registry).await;
-    for processes in 1..=3usize {
-        let Some((admin, name, db)) = database(&format!("bench{processes}")).await else {
-            return;
-        };
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let mut children = Vec::new();
-        let mut clients = Vec::new();
-        for i in 0..processes {
-            let (child, url) = start(&db, &format!("p{i}"), &log).await;
-            children.push(child);
-            clients.push(
-                Client::builder()
-                    .api_url(url)
-                    .api_key(KEY.to_owned())
-                    .build()
-                    .unwrap(),
-            );
-        }
-        let started = std::time::Instant::now();
-        let mut dispatchers = Vec::new();
-        for (i, client) in clients.into_iter().enumerate() {
-            let endpoint = endpoint.clone();
-            dispatchers.push(tokio::spawn(async move {
-                let share = BENCH_CALLS / processes as u64;
-                let first = i as u64 * share;
-                for batch in (first..first + share).collect::<Vec<_>>().chunks(100) {
-                    let calls = batch.iter().map(|k| {
-                        endpoint::call(&endpoint, "step", *k, &i64::try_from(*k).unwrap())
-                    });
-                    client.dispatch_batch(calls).await.unwrap();
-                }
-            }));
-        }
-        for dispatcher in dispatchers {
-            dispatcher.await.unwrap();
-        }
-        let total = i64::try_from(BENCH_CALLS / processes as u64 * processes as u64).unwrap();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
-        while count(&db, "SELECT COUNT(*) FROM runs WHERE done", "").await < total {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "not done in 10 minutes"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let elapsed = started.elapsed();
-        let _ = writeln!(
-            std::io::stderr(),
-            "{processes} process(es): {total} durable steps in {:.2} s: {:.0} steps/s",
-            elapsed.as_secs_f64(),
-            total as f64 / elapsed.as_secs_f64()
+    registry
+}
+
+/// [`BENCH_CALLS`] calls of `step` dispatched in batches of 100, spread
+/// evenly over `processes` new processes on `db`, timed from the first
+/// Dispatch until the store shows every one done: (steps, time).
+async fn time_steps(db: &str, processes: usize, endpoint: &str) -> (i64, Duration) {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let mut children = Vec::new();
+    let mut clients = Vec::new();
+    for i in 0..processes {
+        let (child, url) = start(db, &format!("p{i}"), &log).await;
+        children.push(child);
+        clients.push(
+            Client::builder()
+                .api_url(url)
+                .api_key(KEY.to_owned())
+                .build()
+                .unwrap(),
         );
-        for mut child in children {
-            let _ = child.start_kill();
-            let _ = child.wait().await;
-        }
-        drop_database(admin, name).await;
     }
+    let started = std::time::Instant::now();
+    let mut dispatchers = Vec::new();
+    for (i, client) in clients.into_iter().enumerate() {
+        let endpoint = endpoint.to_owned();
+        dispatchers.push(tokio::spawn(async move {
+            let share = BENCH_CALLS / processes as u64;
+            let first = i as u64 * share;
+            for batch in (first..first + share).collect::<Vec<_>>().chunks(100) {
+                let calls = batch
+                    .iter()
+                    .map(|k| endpoint::call(&endpoint, "step", *k, &i64::try_from(*k).unwrap()));
+                client.dispatch_batch(calls).await.unwrap();
+            }
+        }));
+    }
+    for dispatcher in dispatchers {
+        dispatcher.await.unwrap();
+    }
+    let total = i64::try_from(BENCH_CALLS / processes as u64 * processes as u64).unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
+    while count(db, "SELECT COUNT(*) FROM runs WHERE done", "").await < total {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not done in 10 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let elapsed = started.elapsed();
+    for mut child in children {
+        let _ = child.start_kill();
+        let _ = child.wait().await;
+    }
+    (total, elapsed)
 }

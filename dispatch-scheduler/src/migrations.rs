@@ -67,6 +67,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
      ALTER TABLE runs ADD COLUMN lease_until_ms BIGINT NOT NULL DEFAULT 0;
      CREATE INDEX runs_unfinished_by_lease ON runs (lease_until_ms) WHERE NOT done;",
     },
+    Migration {
+        description: "runs: the unfinished runs by owner (a renewal reads only its own)",
+        sqlite: "CREATE INDEX runs_unfinished_by_owner ON runs (owner) WHERE done = 0;",
+        postgres: "CREATE INDEX runs_unfinished_by_owner ON runs (owner) WHERE NOT done;",
+    },
 ];
 
 /// The newest schema version this program knows.

@@ -35,7 +35,8 @@ use miniz_oxide::inflate::core::{DecompressorOxide, decompress, inflate_flags};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GzipError {
     /// The body does not start with a gzip header (magic bytes, method 8
-    /// "deflate", no reserved flag bits), or the header is cut short.
+    /// "deflate", no reserved flag bits, a matching header CRC when one is
+    /// sent), or the header is cut short.
     Header,
     /// The deflate stream is corrupt or cut short.
     Deflate,
@@ -147,9 +148,15 @@ fn header_len(body: &[u8]) -> Option<usize> {
         }
     }
     if flags & FLAG_HCRC != 0 {
-        // The header CRC is optional and rarely sent; the trailer's CRC
-        // covers the data, so this one is skipped, not checked.
-        rest = rest.get(2..)?;
+        // FHCRC: the low 16 bits of the CRC-32 of every header byte before
+        // it. Checked, not skipped: a header that says it is protected and
+        // does not match is not a member we read.
+        let covered = body.get(..body.len() - rest.len())?;
+        let (sent, after) = rest.split_first_chunk::<2>()?;
+        if u16::from_le_bytes(*sent) != crc32(covered) as u16 {
+            return None;
+        }
+        rest = after;
     }
     Some(body.len() - rest.len())
 }
@@ -271,18 +278,38 @@ mod tests {
         assert_eq!(inflate(&HELLO, 4), Err(GzipError::TooLarge { limit: 4 }));
     }
 
+    /// The header CRC of a [`member`] with these flags and fields.
+    fn header_crc(flags: u8, fields: &[u8]) -> [u8; 2] {
+        let mut header = alloc::vec![0x1f, 0x8b, 8, flags, 0, 0, 0, 0, 0, 255];
+        header.extend_from_slice(fields);
+        (crc32(&header) as u16).to_le_bytes()
+    }
+
     #[test]
     fn optional_header_fields_are_skipped() {
-        let fields = [
-            2, 0, b'x', b'y', b'n', b'a', b'm', b'e', 0, b'c', 0, 0xaa, 0xbb,
-        ];
-        let body = member(
-            b"payload",
-            FLAG_EXTRA | FLAG_NAME | FLAG_COMMENT | FLAG_HCRC,
-            &fields,
-        );
+        let flags = FLAG_EXTRA | FLAG_NAME | FLAG_COMMENT | FLAG_HCRC;
+        let mut fields = alloc::vec![2, 0, b'x', b'y', b'n', b'a', b'm', b'e', 0, b'c', 0];
+        fields.extend_from_slice(&header_crc(flags, &fields));
+        let body = member(b"payload", flags, &fields);
         assert_eq!(inflate(&body, 100).as_deref(), Ok(&b"payload"[..]));
         assert_eq!(inflate(&member(b"", 0, &[]), 0).as_deref(), Ok(&b""[..]));
+    }
+
+    #[test]
+    fn the_header_crc_is_checked() {
+        // Found by the gzip_inflate fuzz target: FTEXT|FHCRC with a header
+        // CRC of 0x0300, an empty fixed-Huffman block, an empty trailer.
+        // flate2 refuses it; so do we.
+        let found = [
+            0x1f, 0x8b, 8, 3, 0, 0, 0, 0, 0, 0, 0, 3, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ];
+        assert_eq!(inflate(&found, 1 << 16), Err(GzipError::Header));
+        let mut fixed = found;
+        fixed[10..12].copy_from_slice(&(crc32(&found[..10]) as u16).to_le_bytes());
+        assert_eq!(inflate(&fixed, 1 << 16).as_deref(), Ok(&b""[..]));
+        let mut cut = member(b"x", FLAG_HCRC, &header_crc(FLAG_HCRC, &[]));
+        cut.truncate(11);
+        assert_eq!(inflate(&cut, 10), Err(GzipError::Header));
     }
 
     #[test]

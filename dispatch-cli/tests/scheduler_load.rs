@@ -17,18 +17,18 @@
 //! `DISPATCH_DOWN_SECS` (default 20 s); `scripts/scheduler-load` runs the
 //! full sizes (100,000 calls, 60 s down).
 
+mod process_support;
 #[path = "../../dispatch-scheduler/tests/scheduler_support/mod.rs"]
 mod scheduler_support;
 
 use core::sync::atomic::{AtomicU64, Ordering};
 use core::time::Duration;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
 use dispatch_std::client::{Client, RetryPolicy};
 use dispatch_std::endpoint::{self, Directive, FunctionError, Outcome, Registry, Run};
+use process_support::start_scheduler;
 use scheduler_support::serve_endpoint;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 const BIN: &str = env!("CARGO_BIN_EXE_dispatch");
@@ -67,7 +67,8 @@ async fn start(
     log: &Arc<Mutex<Vec<String>>>,
 ) -> (Child, String) {
     let ulimit = nofile.map_or(String::new(), |n| format!("ulimit -n {n} && "));
-    let mut child = Command::new("bash")
+    let mut command = Command::new("bash");
+    command
         .arg("-c")
         .arg(format!("{ulimit}exec \"$0\" \"$@\""))
         .arg(BIN)
@@ -75,31 +76,9 @@ async fn start(
         .arg(db)
         .args(extra)
         .env("DISPATCH_API_KEY", KEY)
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let url = loop {
-        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
-            .await
-            .expect("the scheduler did not start within 60 s")
-            .unwrap()
-            .expect("the scheduler exited at start");
-        if let Some(rest) = line.split("dispatch scheduler on ").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_owned();
-        }
-        keep(log, line);
-    };
+        .env("RUST_LOG", "info");
     let log = Arc::clone(log);
-    tokio::spawn(async move {
-        while let Ok(Some(line)) = lines.next_line().await {
-            keep(&log, line);
-        }
-    });
-    (child, url)
+    start_scheduler(command, move |line| keep(&log, line)).await
 }
 
 /// Keeps the log lines [`start`] promises.

@@ -8,88 +8,33 @@
 //! Needs `DISPATCH_TEST_POSTGRES_URL` (`scripts/ci/postgres` sets it); each
 //! test makes a database of its own there. Without it, a SKIP line.
 
+#[path = "../../dispatch-scheduler/tests/postgres_support/mod.rs"]
+mod postgres_support;
+mod process_support;
 #[path = "../../dispatch-scheduler/tests/scheduler_support/mod.rs"]
 mod scheduler_support;
 
-use core::sync::atomic::{AtomicU64, Ordering};
 use core::time::Duration;
-use std::collections::HashMap;
 use std::io::Write as _;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
 use dispatch_std::client::Client;
-use dispatch_std::endpoint::{self, Directive, FunctionError, Outcome, Poll, Registry, Run};
+use dispatch_std::endpoint::{self, Directive, FunctionError, Outcome, Registry, Run};
+use postgres_support::TestDatabase;
+use process_support::{done_counts, output_i64, start_scheduler, total_registry, wait_done};
 use scheduler_support::serve_endpoint;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 const BIN: &str = env!("CARGO_BIN_EXE_dispatch");
 const KEY: &str = "shared-test-key";
-const VAR: &str = "DISPATCH_TEST_POSTGRES_URL";
 
 /// Calls dispatched before the kill, and as many after it.
 const CALLS_PER_PHASE: u64 = 30;
 
-/// `total(n)` polls `double(1..=n)` one or two results at a time, carrying
-/// `"n,sum,received"` as its state, and returns n * (n + 1); `double`
-/// fails temporarily one time in three (retries with backoff).
-fn registry() -> Registry {
-    let calls = Arc::new(AtomicU64::new(0));
-    let mut registry = Registry::new();
-    registry.register("double", move |run: Run<i64>| {
-        let calls = Arc::clone(&calls);
-        async move {
-            if calls.fetch_add(1, Ordering::Relaxed).is_multiple_of(3) {
-                return Err(FunctionError::temporary("flaky"));
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            match run.directive {
-                Directive::Input(k) => Ok(Outcome::value(&(2 * k))),
-                Directive::Resume(_) => Err(FunctionError::permanent("double never polls")),
-            }
-        }
-    });
-    registry.register("total", |run: Run<i64>| async move {
-        let endpoint = run.endpoint_url.as_deref().unwrap_or_default().to_owned();
-        let poll = |state: String| {
-            Poll::new(&state)
-                .min_results(1)
-                .max_results(2)
-                .max_wait(Duration::from_secs(300))
-        };
-        let (n, sum, received) = match &run.directive {
-            Directive::Input(n) => {
-                let mut first = poll(format!("{n},0,0"));
-                for k in 1..=*n {
-                    first = first.call(endpoint::call(&endpoint, "double", k as u64, &k));
-                }
-                return Ok(Outcome::poll(first));
-            }
-            Directive::Resume(resume) => {
-                let state: String = resume.state()?;
-                let parts: Vec<i64> = state.split(',').map(|p| p.parse().unwrap()).collect();
-                let mut sum = parts[1];
-                for result in resume.results() {
-                    let Some(output) = result.output.as_ref() else {
-                        return Err(FunctionError::permanent("a child without output"));
-                    };
-                    sum += output.to_msg::<i64>().unwrap();
-                }
-                (parts[0], sum, parts[2] + resume.results().len() as i64)
-            }
-        };
-        if received >= n {
-            return Ok(Outcome::value(&sum));
-        }
-        Ok(Outcome::poll(poll(format!("{n},{sum},{received}"))))
-    });
-    registry
-}
-
 /// Scheduler process `owner` on `db`, its URL; its stderr lines go to `log`.
 async fn start(db: &str, owner: &str, log: &Arc<Mutex<Vec<String>>>) -> (Child, String) {
-    let mut child = Command::new(BIN)
+    let mut command = Command::new(BIN);
+    command
         .args(["scheduler", "--listen", "127.0.0.1:0", "--db", db])
         // Short leases and claims: a takeover within seconds.
         .args([
@@ -101,31 +46,13 @@ async fn start(db: &str, owner: &str, log: &Arc<Mutex<Vec<String>>>) -> (Child, 
             owner,
         ])
         .env("DISPATCH_API_KEY", KEY)
-        .env("RUST_LOG", "dispatch::scheduler=info")
-        .env("NO_COLOR", "1")
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let url = loop {
-        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
-            .await
-            .expect("the scheduler did not start within 60 s")
-            .unwrap()
-            .expect("the scheduler exited at start");
-        if let Some(rest) = line.split("dispatch scheduler on ").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_owned();
-        }
-    };
+        .env("RUST_LOG", "dispatch::scheduler=info");
     let log = Arc::clone(log);
     let owner = owner.to_owned();
-    tokio::spawn(async move {
-        while let Ok(Some(line)) = lines.next_line().await {
-            log.lock().unwrap().push(format!("{owner}: {line}"));
-        }
-    });
-    (child, url)
+    start_scheduler(command, move |line| {
+        log.lock().unwrap().push(format!("{owner}: {line}"));
+    })
+    .await
 }
 
 /// Runs `sql` (one row, one BIGINT column) on `db`.
@@ -145,10 +72,9 @@ async fn count(db: &str, sql: &'static str, owner: &str) -> i64 {
     .unwrap()
 }
 
-/// A database of its own on the server of `DISPATCH_TEST_POSTGRES_URL`:
-/// (admin URL, database name, its URL); `None` (after a SKIP line) without
-/// the variable.
-async fn database(test: &str) -> Option<(String, String, String)> {
+/// A database of its own for `test` on the test server; `None` (after a
+/// SKIP line) without one, or without the `postgres` feature.
+fn database(test: &str) -> Option<TestDatabase> {
     if !cfg!(feature = "postgres") {
         let _ = writeln!(
             std::io::stderr(),
@@ -156,55 +82,20 @@ async fn database(test: &str) -> Option<(String, String, String)> {
         );
         return None;
     }
-    let Ok(admin) = std::env::var(VAR) else {
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIP scheduler_shared {test}: {VAR} is not set (scripts/ci/postgres sets it)"
-        );
-        return None;
-    };
-    let name = format!("dispatch_shared_{test}_{}", std::process::id());
-    let admin_for_setup = admin.clone();
-    let setup = name.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut client = postgres::Client::connect(&admin_for_setup, postgres::NoTls).unwrap();
-        client
-            .batch_execute(&format!("DROP DATABASE IF EXISTS {setup}"))
-            .unwrap();
-        client
-            .batch_execute(&format!("CREATE DATABASE {setup}"))
-            .unwrap();
-    })
-    .await
-    .unwrap();
-    let (base, _) = admin.rsplit_once('/').unwrap();
-    let url = format!("{base}/{name}");
-    Some((admin, name, url))
-}
-
-async fn drop_database(admin: String, name: String) {
-    tokio::task::spawn_blocking(move || {
-        if let Ok(mut client) = postgres::Client::connect(&admin, postgres::NoTls) {
-            let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
-        }
-    })
-    .await
-    .unwrap();
+    TestDatabase::new(&format!("scheduler_shared {test}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_share_the_runs_and_finish_a_killed_ones() {
-    if let Some((admin, name, url)) = database("two").await {
-        shared_test(&url, 2).await;
-        drop_database(admin, name).await;
+    if let Some(db) = database("two") {
+        shared_test(&db.url, 2).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_processes_share_the_runs_and_finish_a_killed_ones() {
-    if let Some((admin, name, url)) = database("three").await {
-        shared_test(&url, 3).await;
-        drop_database(admin, name).await;
+    if let Some(db) = database("three") {
+        shared_test(&db.url, 3).await;
     }
 }
 
@@ -212,7 +103,11 @@ async fn three_processes_share_the_runs_and_finish_a_killed_ones() {
 /// process killed once it holds unfinished runs; then more calls to the
 /// others; every acknowledged run checked.
 async fn shared_test(db: &str, processes: usize) {
-    let endpoint = serve_endpoint(registry()).await;
+    let endpoint = serve_endpoint(total_registry(
+        Duration::from_millis(20),
+        Duration::from_secs(300),
+    ))
+    .await;
     let log = Arc::new(Mutex::new(Vec::new()));
     let mut children = Vec::new();
     let mut clients = Vec::new();
@@ -269,14 +164,9 @@ async fn shared_test(db: &str, processes: usize) {
     // Every acknowledged run ends with its sum; any live process answers.
     for (i, (id, n)) in acknowledged.iter().enumerate() {
         let url = &urls[1 + i % (processes - 1)];
-        let run = wait_done(url, id).await;
+        let run = wait_done(url, KEY, id, 5).await;
         assert_eq!(run["status"], "STATUS_OK", "{id}: {run}");
-        let value = &run["result"]["output"]["value"];
-        let got: i64 = value
-            .as_str()
-            .map(|s| s.parse().unwrap())
-            .or_else(|| value.as_i64())
-            .unwrap_or_else(|| panic!("{id}: no output in {run}"));
+        let got = output_i64(&run).unwrap_or_else(|| panic!("{id}: no output in {run}"));
         assert_eq!(got, n * (n + 1), "{id}: {run}");
     }
 
@@ -297,17 +187,7 @@ async fn shared_test(db: &str, processes: usize) {
     // No run was reported done twice, across every process; the survivors
     // took over the killed one's runs.
     let lines = log.lock().unwrap().clone();
-    let mut done: HashMap<String, u32> = HashMap::new();
-    for line in &lines {
-        if line.contains("run done")
-            && let Some(id) = line
-                .split("dispatch_id=")
-                .nth(1)
-                .and_then(|rest| rest.split_whitespace().next())
-        {
-            *done.entry(id.trim_matches('"').to_owned()).or_default() += 1;
-        }
-    }
+    let done = done_counts(&lines);
     let twice: Vec<_> = done.iter().filter(|(_, count)| **count > 1).collect();
     assert!(twice.is_empty(), "runs done more than once: {twice:?}");
     // (p0 may have been killed between a commit and its log line.)
@@ -347,37 +227,6 @@ async fn dispatch(client: &Client, endpoint: &str, k: u64) -> (String, i64) {
     (id.to_string(), n)
 }
 
-/// Reads the wait route until the run is done (at most 5 minutes).
-async fn wait_done(url: &str, id: &str) -> serde_json::Value {
-    let address = url.trim_start_matches("http://").to_owned();
-    for _ in 0..300 {
-        let body = raw_get(&address, &format!("/_dispatch/v1/runs/{id}?wait_ms=1000")).await;
-        let run: serde_json::Value =
-            serde_json::from_str(&body).unwrap_or_else(|e| panic!("{id}: not JSON ({e}): {body}"));
-        if run["done"] == true {
-            return run;
-        }
-    }
-    panic!("{id} is not done after 5 minutes");
-}
-
-/// A GET over a fresh HTTP/1.1 connection; returns the body.
-async fn raw_get(address: &str, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {KEY}\r\n\
-         Connection: close\r\n\r\n"
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).await.unwrap();
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}\n{body}");
-    body.to_owned()
-}
-
 /// Calls per process count in the benchmark.
 const BENCH_CALLS: u64 = 6000;
 
@@ -391,17 +240,17 @@ const BENCH_CALLS: u64 = 6000;
 async fn bench_durable_steps_per_second_with_1_2_3_processes() {
     let endpoint = serve_endpoint(step_registry()).await;
     for processes in 1..=3usize {
-        let Some((admin, name, db)) = database(&format!("bench{processes}")).await else {
+        let Some(database) = database(&format!("bench{processes}")) else {
             return;
         };
-        let (total, elapsed) = time_steps(&db, processes, &endpoint).await;
+        let db = &database.url;
+        let (total, elapsed) = time_steps(db, processes, &endpoint).await;
         let _ = writeln!(
             std::io::stderr(),
             "{processes} process(es): {total} durable steps in {:.2} s: {:.0} steps/s",
             elapsed.as_secs_f64(),
             total as f64 / elapsed.as_secs_f64()
         );
-        drop_database(admin, name).await;
     }
 }
 
@@ -418,17 +267,16 @@ async fn bench_durable_steps_per_second_with_1_2_3_processes() {
 async fn bench_step_cost_with_0_1k_100k_1m_unfinished_runs_in_the_store() {
     let endpoint = serve_endpoint(step_registry()).await;
     for parked in [0i64, 1_000, 100_000, 1_000_000] {
-        let Some((admin, name, db)) = database(&format!("parked{parked}")).await else {
+        let Some(database) = database(&format!("parked{parked}")) else {
             return;
         };
+        let db = &database.url;
         // One start creates the schema; the parked runs go in beside it.
         let log = Arc::new(Mutex::new(Vec::new()));
-        let (mut schema, _) = start(&db, "schema", &log).await;
+        let (mut schema, _) = start(db, "schema", &log).await;
         let _ = schema.start_kill();
         let _ = schema.wait().await;
-        let db_for_insert = db.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut client = postgres::Client::connect(&db_for_insert, postgres::NoTls).unwrap();
+        database.with_client(|client| {
             client
                 .execute(
                     "INSERT INTO runs (id, parent, root, function, done, status, created_ms, \
@@ -439,10 +287,8 @@ async fn bench_step_cost_with_0_1k_100k_1m_unfinished_runs_in_the_store() {
                 )
                 .unwrap();
             client.batch_execute("ANALYZE runs").unwrap();
-        })
-        .await
-        .unwrap();
-        let (total, elapsed) = time_steps(&db, 1, &endpoint).await;
+        });
+        let (total, elapsed) = time_steps(db, 1, &endpoint).await;
         let per_step = elapsed.as_secs_f64() * 1e6 / total as f64;
         let _ = writeln!(
             std::io::stderr(),
@@ -451,7 +297,6 @@ async fn bench_step_cost_with_0_1k_100k_1m_unfinished_runs_in_the_store() {
             elapsed.as_secs_f64(),
             total as f64 / elapsed.as_secs_f64()
         );
-        drop_database(admin, name).await;
     }
 }
 

@@ -258,14 +258,14 @@ impl PostgresStore {
 /// PostgreSQL, and in [`crate::store::Leases`]).
 ///
 /// An unfinished run is held by at most one owner (a process's name) until
-/// its `lease_until_ms`. [`PostgresStore::claim`] takes runs whose lease
+/// its `lease_until_ms`. [`Leases::claim`](crate::Leases::claim) takes runs whose lease
 /// has expired (or that never had one) with `FOR UPDATE SKIP LOCKED`, so
 /// that processes claiming at once get disjoint sets without waiting on
-/// each other; [`PostgresStore::renew`] extends what an owner still holds
+/// each other; [`Leases::renew`](crate::Leases::renew) extends what an owner still holds
 /// and tells it what it lost (a run whose lease expired and that another
-/// owner claimed); [`PostgresStore::release`] gives runs back at once (a
+/// owner claimed); [`Leases::release`](crate::Leases::release) gives runs back at once (a
 /// clean shutdown). Ownership changes only through `claim`.
-impl PostgresStore {
+impl crate::store::Leases for PostgresStore {
     /// [`Store::commit`] for `owner` (all in one transaction): a new run is
     /// inserted held by `owner` until `now_ms + lease_ms`; a run another
     /// owner holds is not written (its holder's states win), nor is a run
@@ -273,7 +273,7 @@ impl PostgresStore {
     /// children a lost parent started in that batch are never inserted, so
     /// none runs for nothing). Returns the ids not written: runs `owner`
     /// lost and must stop driving.
-    pub fn commit_as(
+    fn commit_as(
         &mut self,
         owner: &str,
         now_ms: u64,
@@ -339,7 +339,7 @@ impl PostgresStore {
     /// Claims up to `limit` unfinished runs whose lease ended by `now_ms`
     /// for `owner`, until `now_ms + lease_ms`; returns them (the ones held
     /// longest past their lease first).
-    pub fn claim(
+    fn claim(
         &mut self,
         owner: &str,
         now_ms: u64,
@@ -369,7 +369,7 @@ impl PostgresStore {
     /// `owner` still holds (even past its lease, as long as no one claimed
     /// it since); returns their ids. A run the owner drives that is not
     /// among them was taken over: the owner must stop driving it.
-    pub fn renew(
+    fn renew(
         &mut self,
         owner: &str,
         now_ms: u64,
@@ -395,7 +395,7 @@ impl PostgresStore {
 
     /// Ends at once the leases `owner` holds (others may claim the runs
     /// right away); returns how many.
-    pub fn release(&mut self, owner: &str) -> Result<usize, StoreError> {
+    fn release(&mut self, owner: &str) -> Result<usize, StoreError> {
         self.call(|client| {
             let released = client
                 .execute(
@@ -407,11 +407,9 @@ impl PostgresStore {
             Ok(usize::try_from(released).unwrap_or(usize::MAX))
         })
     }
-}
 
-impl PostgresStore {
     /// The finished runs among `ids` (by primary key, in chunks).
-    pub fn finished_among(&mut self, ids: &[String]) -> Result<Vec<RunState>, StoreError> {
+    fn finished_among(&mut self, ids: &[String]) -> Result<Vec<RunState>, StoreError> {
         self.call(|client| {
             let mut found = Vec::new();
             for chunk in ids.chunks(ROWS_PER_STATEMENT) {
@@ -427,45 +425,6 @@ impl PostgresStore {
             }
             Ok(found)
         })
-    }
-}
-
-impl crate::store::Leases for PostgresStore {
-    fn commit_as(
-        &mut self,
-        owner: &str,
-        now_ms: u64,
-        lease_ms: u64,
-        changes: &[RunState],
-    ) -> Result<Vec<String>, StoreError> {
-        PostgresStore::commit_as(self, owner, now_ms, lease_ms, changes)
-    }
-
-    fn claim(
-        &mut self,
-        owner: &str,
-        now_ms: u64,
-        lease_ms: u64,
-        limit: usize,
-    ) -> Result<Vec<RunState>, StoreError> {
-        PostgresStore::claim(self, owner, now_ms, lease_ms, limit)
-    }
-
-    fn renew(
-        &mut self,
-        owner: &str,
-        now_ms: u64,
-        lease_ms: u64,
-    ) -> Result<Vec<String>, StoreError> {
-        PostgresStore::renew(self, owner, now_ms, lease_ms)
-    }
-
-    fn release(&mut self, owner: &str) -> Result<usize, StoreError> {
-        PostgresStore::release(self, owner)
-    }
-
-    fn finished_among(&mut self, ids: &[String]) -> Result<Vec<RunState>, StoreError> {
-        PostgresStore::finished_among(self, ids)
     }
 }
 

@@ -7,64 +7,24 @@
 //! test makes a database of its own. Without it, a SKIP line.
 #![cfg(feature = "postgres")]
 
+mod postgres_support;
 #[path = "scheduler_support/mod.rs"]
 mod scheduler_support;
 
 use core::sync::atomic::{AtomicBool, Ordering};
 use core::time::Duration;
-use std::io::Write as _;
 
 use dispatch_core::proto::sdk::v1 as pb;
 use dispatch_core::status::Status;
 use dispatch_scheduler::machine::{Phase, PollWait, RunState};
-use dispatch_scheduler::{PostgresStore, Scheduler, SchedulerConfig, Store};
+use dispatch_scheduler::{Leases as _, PostgresStore, Scheduler, SchedulerConfig, Store};
 use dispatch_std::endpoint::{Directive, FunctionError, Outcome, Registry, Run};
+use postgres_support::TestDatabase;
 use scheduler_support::serve_endpoint;
-
-const VAR: &str = "DISPATCH_TEST_POSTGRES_URL";
 
 /// Set when `slow` got its request, and when it answered.
 static SLOW_STARTED: AtomicBool = AtomicBool::new(false);
 static SLOW_ANSWERED: AtomicBool = AtomicBool::new(false);
-
-/// A fresh database for `test`: (admin URL, name, URL), or `None` after a
-/// SKIP line.
-fn database(test: &str) -> Option<(String, String, String)> {
-    let Ok(admin) = std::env::var(VAR) else {
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIP shared_runs {test}: {VAR} is not set (scripts/ci/postgres sets it)"
-        );
-        return None;
-    };
-    let name = format!("dispatch_sharedruns_{test}_{}", std::process::id());
-    let (setup, database) = (admin.clone(), name.clone());
-    // Off the runtime: the client blocks on one of its own.
-    std::thread::spawn(move || {
-        let mut client = postgres::Client::connect(&setup, postgres::NoTls).unwrap();
-        client
-            .batch_execute(&format!("DROP DATABASE IF EXISTS {database}"))
-            .unwrap();
-        client
-            .batch_execute(&format!("CREATE DATABASE {database}"))
-            .unwrap();
-    })
-    .join()
-    .unwrap();
-    let (base, _) = admin.rsplit_once('/').unwrap();
-    let url = format!("{base}/{name}");
-    Some((admin, name, url))
-}
-
-fn drop_database(admin: &str, name: &str) {
-    let (admin, name) = (admin.to_owned(), name.to_owned());
-    let _ = std::thread::spawn(move || {
-        if let Ok(mut client) = postgres::Client::connect(&admin, postgres::NoTls) {
-            let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
-        }
-    })
-    .join();
-}
 
 fn now_ms() -> u64 {
     u64::try_from(
@@ -117,9 +77,10 @@ fn open(url: &str) -> PostgresStore {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_child_finished_by_another_process_reaches_its_parent_through_the_store() {
-    let Some((admin, name, url)) = database("child") else {
+    let Some(db) = TestDatabase::new("shared_runs child") else {
         return;
     };
+    let url = db.url.clone();
     let endpoint = serve_endpoint(registry()).await;
     let now = now_ms();
     // Process "a" suspended p1 on child c1, finished c1, and died; its
@@ -186,14 +147,14 @@ async fn a_child_finished_by_another_process_reaches_its_parent_through_the_stor
     assert_eq!(info.attempts, 1, "one resume");
     drop(scheduler);
     drop(store);
-    drop_database(&admin, &name);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_process_that_lost_a_lease_does_not_write_the_run_again() {
-    let Some((admin, name, url)) = database("fence") else {
+    let Some(db) = TestDatabase::new("shared_runs fence") else {
         return;
     };
+    let url = db.url.clone();
     let endpoint = serve_endpoint(registry()).await;
     let scheduler = Scheduler::with_store(shared_config("b"), Box::new(open(&url))).unwrap();
     let call = pb::Call {
@@ -238,24 +199,18 @@ async fn a_process_that_lost_a_lease_does_not_write_the_run_again() {
         "the process that lost the lease wrote the outcome"
     );
     assert_eq!(run.attempts, 1);
-    let owner = owner_of(&url, &id).await;
+    let owner = owner_of(&db, &id);
     assert_eq!(owner, "x");
     drop(scheduler);
     drop(store);
-    drop_database(&admin, &name);
 }
 
-/// The owner of run `id` in the store at `url`.
-async fn owner_of(url: &str, id: &str) -> String {
-    let url = url.to_owned();
-    let id = id.to_owned();
-    tokio::task::spawn_blocking(move || {
-        let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+/// The owner of run `id` in `db`.
+fn owner_of(db: &TestDatabase, id: &str) -> String {
+    db.with_client(|client| {
         client
             .query_one("SELECT owner FROM runs WHERE id = $1", &[&id])
             .unwrap()
             .get::<_, String>(0)
     })
-    .await
-    .unwrap()
 }

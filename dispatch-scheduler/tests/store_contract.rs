@@ -9,7 +9,6 @@
 //! test harness's capture) and does nothing. `scripts/ci/postgres` starts a
 //! throwaway server and runs this file with the variable set.
 
-use std::io::Write as _;
 use std::path::PathBuf;
 
 use dispatch_core::proto::sdk::v1 as pb;
@@ -17,9 +16,8 @@ use dispatch_core::status::Status;
 use dispatch_scheduler::machine::{Phase, RunState};
 use dispatch_scheduler::{MemoryStore, RunQuery, SCHEMA_VERSION, SqliteStore, Store, StoreError};
 
-/// The environment variable naming the PostgreSQL server.
 #[cfg(feature = "postgres")]
-const POSTGRES_URL_VAR: &str = "DISPATCH_TEST_POSTGRES_URL";
+mod postgres_support;
 
 /// A store under test, and the means to open it again on the same data.
 trait Backend {
@@ -79,85 +77,18 @@ impl Backend for Sqlite {
 }
 
 /// Says, past the harness's capture, that a test did not run and why.
+#[cfg(not(feature = "postgres"))]
 fn skip(test: &str, why: &str) {
+    use std::io::Write as _;
     let _ = writeln!(std::io::stderr(), "SKIP store_contract {test}: {why}");
 }
 
 #[cfg(feature = "postgres")]
 mod pg {
     use super::*;
-    use core::sync::atomic::{AtomicUsize, Ordering};
-    use dispatch_scheduler::PostgresStore;
+    use dispatch_scheduler::{Leases as _, PostgresStore};
 
-    /// A database of its own on the test server, dropped when this is.
-    pub(super) struct Postgres {
-        admin: String,
-        database: String,
-        pub(super) url: String,
-    }
-
-    /// `url` with its database replaced by `database`.
-    fn with_database(url: &str, database: &str) -> String {
-        let (scheme, rest) = url.split_once("://").unwrap();
-        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-        let (authority, tail) = rest.split_at(authority_end);
-        let query = tail.find('?').map_or("", |at| &tail[at..]);
-        format!("{scheme}://{authority}/{database}{query}")
-    }
-
-    impl Postgres {
-        /// A fresh database for `test`, or `None` (with a SKIP line) when
-        /// no server is configured.
-        pub(super) fn new(test: &str) -> Option<Self> {
-            let Ok(admin) = std::env::var(POSTGRES_URL_VAR) else {
-                skip(
-                    &format!("postgres::{test}"),
-                    &format!("{POSTGRES_URL_VAR} is not set (scripts/ci/postgres sets it)"),
-                );
-                return None;
-            };
-            // Short (PostgreSQL cuts names at 63 bytes) and unique per test.
-            static NEXT: AtomicUsize = AtomicUsize::new(0);
-            let database = format!(
-                "dispatch_contract_{}_{}",
-                std::process::id(),
-                NEXT.fetch_add(1, Ordering::Relaxed)
-            );
-            let mut client = ::postgres::Client::connect(&admin, ::postgres::NoTls)
-                .unwrap_or_else(|e| panic!("{POSTGRES_URL_VAR}: cannot connect: {e}"));
-            client
-                .batch_execute(&format!("DROP DATABASE IF EXISTS {database}"))
-                .unwrap();
-            // One statement per call: neither may run in a transaction.
-            client
-                .batch_execute(&format!("CREATE DATABASE {database}"))
-                .unwrap();
-            let url = with_database(&admin, &database);
-            Some(Postgres {
-                admin,
-                database,
-                url,
-            })
-        }
-
-        /// A client of the test's own database.
-        pub(super) fn client(&self) -> ::postgres::Client {
-            ::postgres::Client::connect(&self.url, ::postgres::NoTls).unwrap()
-        }
-    }
-
-    impl Drop for Postgres {
-        fn drop(&mut self) {
-            if let Ok(mut client) = ::postgres::Client::connect(&self.admin, ::postgres::NoTls) {
-                let _ = client.batch_execute(&format!(
-                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                    self.database
-                ));
-            }
-        }
-    }
-
-    impl Backend for Postgres {
+    impl Backend for TestDatabase {
         fn open(&mut self) -> Box<dyn Store> {
             Box::new(PostgresStore::open(&self.url).unwrap())
         }
@@ -181,7 +112,7 @@ mod pg {
 
     #[test]
     fn a_connection_the_server_cuts_is_made_again_and_the_call_repeated() {
-        let Some(db) = Postgres::new("reconnect") else {
+        let Some(db) = TestDatabase::new("store_contract postgres::reconnect") else {
             return;
         };
         let mut store = PostgresStore::open(&db.url).unwrap();
@@ -192,7 +123,7 @@ mod pg {
                 .query_one(
                     "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity \
                      WHERE datname = $1 AND pid <> pg_backend_pid()",
-                    &[&db.database],
+                    &[&db.name],
                 )
                 .unwrap()
                 .get(0);
@@ -219,7 +150,7 @@ mod pg {
 
     #[test]
     fn processes_claiming_at_once_get_disjoint_runs_and_every_unfinished_one() {
-        let Some(db) = Postgres::new("claim_at_once") else {
+        let Some(db) = TestDatabase::new("store_contract postgres::claim_at_once") else {
             return;
         };
         let mut store = PostgresStore::open(&db.url).unwrap();
@@ -261,7 +192,7 @@ mod pg {
 
     #[test]
     fn a_lease_renewed_is_kept_and_one_left_to_expire_is_taken_over() {
-        let Some(db) = Postgres::new("lease_expiry") else {
+        let Some(db) = TestDatabase::new("store_contract postgres::lease_expiry") else {
             return;
         };
         let mut a = PostgresStore::open(&db.url).unwrap();
@@ -301,7 +232,7 @@ mod pg {
 
     #[test]
     fn a_commit_for_an_owner_holds_new_runs_and_never_overwrites_another_holders() {
-        let Some(db) = Postgres::new("commit_as") else {
+        let Some(db) = TestDatabase::new("store_contract postgres::commit_as") else {
             return;
         };
         let mut a = PostgresStore::open(&db.url).unwrap();
@@ -352,7 +283,7 @@ mod pg {
 
     #[test]
     fn the_children_a_lost_parent_started_in_the_same_commit_are_not_inserted() {
-        let Some(db) = Postgres::new("commit_as_children") else {
+        let Some(db) = TestDatabase::new("store_contract postgres::commit_as_children") else {
             return;
         };
         let mut a = PostgresStore::open(&db.url).unwrap();
@@ -391,7 +322,7 @@ mod pg {
 
     #[test]
     fn released_runs_may_be_claimed_at_once() {
-        let Some(db) = Postgres::new("release") else {
+        let Some(db) = TestDatabase::new("store_contract postgres::release") else {
             return;
         };
         let mut a = PostgresStore::open(&db.url).unwrap();
@@ -405,18 +336,19 @@ mod pg {
 
     #[test]
     fn a_database_of_schema_1_is_upgraded_keeping_its_runs() {
-        let Some(db) = Postgres::new("upgrade") else {
+        let Some(db) = TestDatabase::new("store_contract postgres::upgrade") else {
             return;
         };
-        let mut client = db.client();
-        client.batch_execute(SCHEMA_1_POSTGRES).unwrap();
         let state = prost::Message::encode_to_vec(&run("old", false, 0));
-        client
-            .execute(
-                "INSERT INTO runs VALUES ('old', '', 'old', 'f', FALSE, 0, 0, 0, $1)",
-                &[&state],
-            )
-            .unwrap();
+        db.with_client(|client| {
+            client.batch_execute(SCHEMA_1_POSTGRES).unwrap();
+            client
+                .execute(
+                    "INSERT INTO runs VALUES ('old', '', 'old', 'f', FALSE, 0, 0, 0, $1)",
+                    &[&state],
+                )
+                .unwrap();
+        });
         let mut store = PostgresStore::open(&db.url).unwrap();
         assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
         assert_eq!(store.unfinished().unwrap(), vec![run("old", false, 0)]);
@@ -440,7 +372,7 @@ mod pg {
 
     #[test]
     fn migrations_are_recorded_once_even_when_processes_open_at_once() {
-        let Some(db) = Postgres::new("migrations_at_once") else {
+        let Some(db) = TestDatabase::new("store_contract postgres::migrations_at_once") else {
             return;
         };
         let url = db.url.clone();
@@ -455,14 +387,17 @@ mod pg {
         }
         let mut store = PostgresStore::open(&url).unwrap();
         assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
-        let rows = db
-            .client()
-            .query(
-                "SELECT version FROM schema_migrations ORDER BY version",
-                &[],
-            )
-            .unwrap();
-        let versions: Vec<i32> = rows.iter().map(|r| r.get(0)).collect();
+        let versions: Vec<i32> = db.with_client(|client| {
+            client
+                .query(
+                    "SELECT version FROM schema_migrations ORDER BY version",
+                    &[],
+                )
+                .unwrap()
+                .iter()
+                .map(|r| r.get(0))
+                .collect()
+        });
         assert_eq!(
             versions,
             (1..=SCHEMA_VERSION as i32).collect::<Vec<_>>(),
@@ -472,20 +407,21 @@ mod pg {
 
     #[test]
     fn postgres_and_sqlite_record_the_same_steps() {
-        let Some(db) = Postgres::new("same_steps") else {
+        let Some(db) = TestDatabase::new("store_contract postgres::same_steps") else {
             return;
         };
         drop(PostgresStore::open(&db.url).unwrap());
-        let from_postgres: Vec<(i32, String)> = db
-            .client()
-            .query(
-                "SELECT version, description FROM schema_migrations ORDER BY version",
-                &[],
-            )
-            .unwrap()
-            .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect();
+        let from_postgres: Vec<(i32, String)> = db.with_client(|client| {
+            client
+                .query(
+                    "SELECT version, description FROM schema_migrations ORDER BY version",
+                    &[],
+                )
+                .unwrap()
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect()
+        });
         let sqlite = Sqlite::new("same_steps");
         drop(SqliteStore::open(&sqlite.path()).unwrap());
         let connection = rusqlite::Connection::open(sqlite.path()).unwrap();
@@ -503,19 +439,21 @@ mod pg {
 
     #[test]
     fn a_newer_schema_is_refused_naming_its_version_and_left_alone() {
-        let Some(db) = Postgres::new("newer_schema") else {
+        let Some(db) = TestDatabase::new("store_contract postgres::newer_schema") else {
             return;
         };
         let mut store = PostgresStore::open(&db.url).unwrap();
         store.commit(&[run("a", false, 0)]).unwrap();
         drop(store);
         let future = SCHEMA_VERSION as i32 + 1;
-        db.client()
-            .execute(
-                "INSERT INTO schema_migrations VALUES ($1, 'from the future', 0)",
-                &[&future],
-            )
-            .unwrap();
+        db.with_client(|client| {
+            client
+                .execute(
+                    "INSERT INTO schema_migrations VALUES ($1, 'from the future', 0)",
+                    &[&future],
+                )
+                .unwrap();
+        });
         let error = PostgresStore::open(&db.url).unwrap_err();
         assert!(
             matches!(error, StoreError::NewerSchema { found, known }
@@ -527,17 +465,18 @@ mod pg {
             message.contains(&format!("version {future}, newer than this program knows")),
             "{message}"
         );
-        let runs: i64 = db
-            .client()
-            .query_one("SELECT COUNT(*) FROM runs", &[])
-            .unwrap()
-            .get(0);
+        let runs: i64 = db.with_client(|client| {
+            client
+                .query_one("SELECT COUNT(*) FROM runs", &[])
+                .unwrap()
+                .get(0)
+        });
         assert_eq!(runs, 1, "the refused database is not changed");
     }
 }
 
 #[cfg(feature = "postgres")]
-use pg::Postgres;
+use postgres_support::TestDatabase;
 
 #[cfg(not(feature = "postgres"))]
 #[test]
@@ -838,7 +777,7 @@ macro_rules! contract {
         mod postgres {
             $(#[test] fn $check() {
                 #[cfg(feature = "postgres")]
-                if let Some(mut db) = super::Postgres::new(stringify!($check)) {
+                if let Some(mut db) = super::TestDatabase::new(concat!("store_contract postgres::", stringify!($check))) {
                     super::$check(&mut db);
                 }
                 #[cfg(not(feature = "postgres"))]

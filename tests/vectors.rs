@@ -1,7 +1,8 @@
 //! The vector harness: runs every vector of every file under `tests/vectors/`
 //! (copied unchanged from the shared ground truth) and under each directory
-//! listed in `DISPATCH_EXTRA_VECTORS` (colon-separated; each laid out the same
-//! way, with `messages/` and/or `signatures/` inside).
+//! listed in `DISPATCH_EXTRA_VECTORS` (colon-separated, relative entries taken
+//! from the repository's root; each laid out the same way, with `messages/`
+//! and/or `signatures/` inside).
 //!
 //! A file of an unknown category, or a vector the harness cannot interpret, is
 //! a failure, never a silent skip. The only vectors not run are those counted
@@ -21,7 +22,9 @@ fn vector_roots() -> Vec<PathBuf> {
     if let Some(extra) = std::env::var_os("DISPATCH_EXTRA_VECTORS") {
         for dir in std::env::split_paths(&extra) {
             if !dir.as_os_str().is_empty() {
-                roots.push(dir);
+                // A relative entry is taken from the repository's root, in
+                // every binding's harness too, wherever the tests run from.
+                roots.push(Path::new(env!("CARGO_MANIFEST_DIR")).join(dir));
             }
         }
     }

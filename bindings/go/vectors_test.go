@@ -136,11 +136,18 @@ func vectorRoots(t *testing.T) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	roots := []string{filepath.Join(here, "..", "..", "tests", "vectors")}
+	repo := filepath.Join(here, "..", "..")
+	roots := []string{filepath.Join(repo, "tests", "vectors")}
 	for _, entry := range filepath.SplitList(os.Getenv("DISPATCH_EXTRA_VECTORS")) {
-		if entry != "" {
-			roots = append(roots, entry)
+		if entry == "" {
+			continue
 		}
+		// A relative entry is taken from the repository's root, as
+		// tests/vectors.rs takes it, not from this package's folder.
+		if !filepath.IsAbs(entry) {
+			entry = filepath.Join(repo, entry)
+		}
+		roots = append(roots, entry)
 	}
 	return roots
 }

@@ -11,11 +11,12 @@ REPO = pathlib.Path(__file__).resolve().parents[3]
 
 def vector_roots():
     """tests/vectors, then every directory of DISPATCH_EXTRA_VECTORS
-    (`:`-separated, empty entries ignored), as tests/vectors.rs takes them."""
+    (`:`-separated, empty entries ignored, relative ones taken from the
+    repository's root), as tests/vectors.rs takes them."""
     roots = [REPO / "tests" / "vectors"]
     for entry in os.environ.get("DISPATCH_EXTRA_VECTORS", "").split(os.pathsep):
         if entry:
-            roots.append(pathlib.Path(entry))
+            roots.append(REPO / entry)
     return roots
 
 

@@ -6,13 +6,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, readdirSync, existsSync } from "node:fs";
-import { join, dirname } from "node:path";
+import { join, dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as dc from "dispatch-core";
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 const roots = [join(repo, "tests", "vectors")];
-for (const entry of (process.env.DISPATCH_EXTRA_VECTORS ?? "").split(":")) if (entry) roots.push(entry);
+// A relative entry is taken from the repository's root, as tests/vectors.rs takes it.
+for (const entry of (process.env.DISPATCH_EXTRA_VECTORS ?? "").split(":")) if (entry) roots.push(resolve(repo, entry));
 
 const NOT_APPLICABLE = {
   json: "proto3 JSON forms: the package offers binary protobuf only (no JSON codec)",

@@ -1,10 +1,11 @@
 //! `dispatch runs list` and `dispatch runs show`: what the scheduler's store
-//! holds, read straight from its SQLite file.
+//! holds, read straight from its SQLite file or its PostgreSQL database.
 //!
-//! The file is opened read-only, which is safe while the scheduler runs (a
-//! WAL reader sees the last commit and never blocks the writer), and works
-//! when it is stopped too; no API key is involved, the file's permissions
-//! are the access control.
+//! The store is opened read-only, which is safe while schedulers run (a
+//! SQLite WAL reader sees the last commit and never blocks the writer; a
+//! PostgreSQL session is read-only and sees the last commit of every
+//! process), and works when they are stopped too. No API key is involved:
+//! the file's permissions, or the database's roles, are the access control.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -12,7 +13,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use dispatch_core::status::Status;
 use dispatch_scheduler::machine::RunState;
-use dispatch_scheduler::{RunInfo, RunQuery, SqliteStore, Store};
+use dispatch_scheduler::{RunInfo, RunQuery, SqliteStore, Store, StoreError};
 use serde_json::{Value, json};
 
 use crate::{Failure, Outcome};
@@ -32,7 +33,8 @@ pub(crate) enum RunsCommand {
 /// Where the store is.
 #[derive(Args, Debug)]
 pub(crate) struct DbArg {
-    /// The scheduler's SQLite file (its `--db`), opened read-only.
+    /// The scheduler's store, as its `--db` names it: a SQLite file or a
+    /// `postgres://` URL. Opened read-only.
     #[arg(
         long,
         env = "DISPATCH_SCHEDULER_DB",
@@ -82,9 +84,50 @@ pub(crate) fn runs(command: RunsCommand) -> Outcome {
     }
 }
 
-fn open(db: &DbArg) -> Result<SqliteStore, Failure> {
-    SqliteStore::open_read_only(&db.db)
-        .map_err(|e| Failure::error(format!("--db {}: {e}", db.db.display())))
+impl DbArg {
+    /// The store, opened read-only.
+    fn open(&self) -> Result<Box<dyn Store>, Failure> {
+        match self.db.to_str() {
+            Some(url) if dispatch_scheduler::is_postgres_url(url) => open_postgres(url),
+            _ => Ok(Box::new(
+                SqliteStore::open_read_only(&self.db).map_err(|e| self.failure(&e))?,
+            )),
+        }
+    }
+
+    /// The store as messages name it (a URL without its password).
+    fn name(&self) -> String {
+        dispatch_scheduler::without_password(&self.db.to_string_lossy())
+    }
+
+    /// A store error, naming the store once.
+    fn failure(&self, error: &StoreError) -> Failure {
+        let name = self.name();
+        let text = error.to_string();
+        // A PostgreSQL store's errors name the database already.
+        if text.contains(&name) {
+            Failure::error(format!("--db: {text}"))
+        } else {
+            Failure::error(format!("--db {name}: {text}"))
+        }
+    }
+}
+
+#[cfg(feature = "postgres")]
+fn open_postgres(url: &str) -> Result<Box<dyn Store>, Failure> {
+    let store = dispatch_scheduler::PostgresStore::open_read_only(url)
+        .map_err(|e| Failure::error(format!("--db: {e}")))?;
+    Ok(Box::new(store))
+}
+
+/// Without the `postgres` feature a `postgres://` URL is refused, not taken
+/// for a file name.
+#[cfg(not(feature = "postgres"))]
+fn open_postgres(_url: &str) -> Result<Box<dyn Store>, Failure> {
+    Err(Failure::error(
+        "--db: a postgres:// URL, but this dispatch was built without PostgreSQL \
+         (cargo feature `postgres` of dispatch-cli)",
+    ))
 }
 
 /// The query `--status` asks for.
@@ -121,9 +164,11 @@ fn list(args: &ListArgs) -> Outcome {
         root: None,
         limit: args.limit,
     };
-    let runs = open(&args.db)?
+    let runs = args
+        .db
+        .open()?
         .list(&query)
-        .map_err(|e| Failure::error(format!("--db {}: {e}", args.db.db.display())))?;
+        .map_err(|e| args.db.failure(&e))?;
     if args.json {
         let array: Vec<Value> = runs.iter().map(summary_json).collect();
         println!("{}", pretty(&Value::Array(array)));
@@ -151,15 +196,13 @@ fn list(args: &ListArgs) -> Outcome {
 }
 
 fn show(args: &ShowArgs) -> Outcome {
-    let mut store = open(&args.db)?;
-    let failed = |e: dispatch_scheduler::StoreError| {
-        Failure::error(format!("--db {}: {e}", args.db.db.display()))
-    };
+    let mut store = args.db.open()?;
+    let failed = |e: StoreError| args.db.failure(&e);
     let Some(run) = store.get(&args.id).map_err(failed)? else {
         return Err(Failure::error(format!(
             "no run {} in {} (never dispatched, or purged after the retention)",
             args.id,
-            args.db.db.display()
+            args.db.name()
         )));
     };
     let tree = store

@@ -1,8 +1,12 @@
 //! `dispatch runs list` and `dispatch runs show` as processes, against the
-//! SQLite store of a scheduler that ran a workload: a return, a permanent
-//! failure, a retried call and a poll with children. The store is read
-//! while the scheduler still has it open (WAL).
+//! store of a scheduler that ran a workload: a return, a permanent failure,
+//! a retried call and a poll with children. The store is read while the
+//! scheduler still has it open: a SQLite file (WAL), and a PostgreSQL
+//! database when `DISPATCH_TEST_POSTGRES_URL` names a server
+//! (`scripts/ci/postgres`).
 
+#[path = "../../dispatch-scheduler/tests/postgres_support/mod.rs"]
+mod postgres_support;
 #[path = "../../dispatch-scheduler/tests/scheduler_support/mod.rs"]
 mod scheduler_support;
 
@@ -12,7 +16,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::sync::Arc;
 
-use dispatch_scheduler::{Scheduler, SqliteStore};
+use dispatch_scheduler::{Scheduler, SqliteStore, Store};
 use dispatch_std::endpoint::{self, Directive, FunctionError, Outcome, Poll, Registry, Run};
 use scheduler_support::{fast_config, serve_endpoint};
 use serde_json::Value;
@@ -103,10 +107,86 @@ async fn runs_list_and_show_read_the_store() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("runs.db");
     let db = db_arg(&path);
+    runs_test(Box::new(SqliteStore::open(&path).unwrap()), &db).await;
 
+    let missing = db_arg(&dir.join("missing.db"));
+    let (code, _, stderr) = dispatch(&["runs", "list", "--db", &missing]).await;
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("no such file"), "{stderr}");
+    assert!(
+        !dir.join("missing.db").exists(),
+        "a read never creates a store"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The same on PostgreSQL, through a URL with a password (the test server
+/// trusts loopback, so any password does): no message shows it. A database
+/// the scheduler never opened is refused and left as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_list_and_show_read_a_postgres_store() {
+    use std::io::Write as _;
+    if !cfg!(feature = "postgres") {
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIP cli_runs postgres: dispatch-cli was built without its `postgres` feature"
+        );
+        return;
+    }
+    let Some(database) = postgres_support::TestDatabase::new("cli_runs postgres") else {
+        return;
+    };
+    // The test server's URL names a user without a password: give it one.
+    let (user, host) = database
+        .url
+        .split_once('@')
+        .expect("DISPATCH_TEST_POSTGRES_URL names a user");
+    let empty = format!("{user}:s3cret@{host}");
+    let (code, _, stderr) = dispatch(&["runs", "list", "--db", &empty]).await;
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("no runs table yet"), "{stderr}");
+    assert!(
+        stderr.contains("dispatch:***@") && !stderr.contains("s3cret"),
+        "{stderr}"
+    );
+    let tables: i64 = database.with_client(|client| {
+        client
+            .query_one(
+                "SELECT COUNT(*) FROM pg_tables WHERE schemaname = 'public'",
+                &[],
+            )
+            .unwrap()
+            .get(0)
+    });
+    assert_eq!(tables, 0, "a read never creates a store");
+
+    let store = open_postgres(&database.url);
+    runs_test(store, &empty).await;
+    let (code, _, stderr) = dispatch(&["runs", "show", "nope", "--db", &empty]).await;
+    assert_eq!(code, Some(1));
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+}
+
+#[cfg(feature = "postgres")]
+fn open_postgres(url: &str) -> Box<dyn Store> {
+    let url = url.to_owned();
+    // Off the runtime: the client blocks on one of its own.
+    std::thread::spawn(move || Box::new(dispatch_scheduler::PostgresStore::open(&url).unwrap()))
+        .join()
+        .unwrap()
+}
+
+#[cfg(not(feature = "postgres"))]
+fn open_postgres(_url: &str) -> Box<dyn Store> {
+    unreachable!("the test returns first without the feature")
+}
+
+/// Runs the workload on a scheduler over `store`, then reads it with
+/// `dispatch runs --db db` while the scheduler still has it open.
+async fn runs_test(store: Box<dyn Store>, db: &str) {
+    let db = db.to_owned();
     let url = serve_endpoint(registry()).await;
-    let store = SqliteStore::open(&path).unwrap();
-    let scheduler = Scheduler::with_store(fast_config(5), Box::new(store)).unwrap();
+    let scheduler = Scheduler::with_store(fast_config(5), store).unwrap();
     let mut ids = Vec::new();
     for (function, input) in [
         ("double", 21i64),
@@ -242,14 +322,5 @@ async fn runs_list_and_show_read_the_store() {
     let (code, _, stderr) = dispatch(&["runs", "list", "--db", &db, "--status", "meh"]).await;
     assert_eq!(code, Some(1));
     assert!(stderr.contains("--status \"meh\""), "{stderr}");
-    let missing = db_arg(&dir.join("missing.db"));
-    let (code, _, stderr) = dispatch(&["runs", "list", "--db", &missing]).await;
-    assert_eq!(code, Some(1));
-    assert!(stderr.contains("no such file"), "{stderr}");
-    assert!(
-        !dir.join("missing.db").exists(),
-        "a read never creates a store"
-    );
-
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(scheduler);
 }

@@ -115,6 +115,29 @@ pub fn is_postgres_url(db: &str) -> bool {
     db.starts_with("postgres://") || db.starts_with("postgresql://")
 }
 
+/// `url` with the password of its user info replaced by `***`: how a
+/// database URL is named in errors and logs.
+///
+/// ```
+/// use dispatch_scheduler::without_password;
+/// assert_eq!(without_password("postgres://me:s3cret@db/runs"), "postgres://me:***@db/runs");
+/// assert_eq!(without_password("scheduler.db"), "scheduler.db");
+/// ```
+pub fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((user_info, host)) => match user_info.split_once(':') {
+            Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
 /// How a [`Scheduler`] behaves. Every field has a default
 /// ([`SchedulerConfig::new`]); the builder methods set them.
 #[derive(Clone)]
@@ -782,4 +805,27 @@ fn random_seed() -> u64 {
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write_u64(driver::now_ms());
     hasher.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_is_shown_without_its_password() {
+        assert_eq!(
+            without_password("postgres://me:s3cret@db:5432/runs?sslmode=disable"),
+            "postgres://me:***@db:5432/runs?sslmode=disable"
+        );
+        assert_eq!(
+            without_password("postgres://me@db/runs"),
+            "postgres://me@db/runs"
+        );
+        assert_eq!(
+            without_password("postgresql://db/runs"),
+            "postgresql://db/runs"
+        );
+        assert!(is_postgres_url("postgresql://db/runs"));
+        assert!(!is_postgres_url("dispatch-scheduler.db"));
+    }
 }

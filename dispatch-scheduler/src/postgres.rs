@@ -63,22 +63,6 @@ impl fmt::Debug for PostgresStore {
     }
 }
 
-/// `url` with the password of its user info replaced by `***`.
-fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((user_info, host)) => match user_info.split_once(':') {
-            Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}"),
-            None => url.to_owned(),
-        },
-        None => url.to_owned(),
-    }
-}
-
 /// What a PostgreSQL error says: the server's message when it sent one.
 fn describe(error: &postgres::Error) -> String {
     if let Some(db) = error.as_db_error() {
@@ -130,22 +114,73 @@ impl PostgresStore {
     /// with the parameters libpq's URLs take), applies the migrations it
     /// lacks and refuses one of a newer schema.
     pub fn open(url: &str) -> Result<Self, StoreError> {
-        let name = redact(url);
+        let mut store = Self::connect(url, false)?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Connects to the database at `url` to read it only (`dispatch runs`):
+    /// its session is read-only (`default_transaction_read_only`), so that
+    /// nothing can be written through it, safe beside running schedulers.
+    /// No migration is applied; a database without the scheduler's tables,
+    /// or of a newer schema, is refused.
+    pub fn open_read_only(url: &str) -> Result<Self, StoreError> {
+        let mut store = Self::connect(url, true)?;
+        let name = store.name.clone();
+        let has_schema = store.call(|client| {
+            let row = client
+                .query_one("SELECT to_regclass('schema_migrations') IS NOT NULL", &[])
+                .map_err(io)?;
+            row.try_get::<_, bool>(0)
+                .map_err(|e| StoreError::Corrupt(describe(&e)))
+        })?;
+        if !has_schema {
+            return Err(StoreError::Open(format!(
+                "{name}: the store has no runs table yet (is it the --db of `dispatch scheduler`?)"
+            )));
+        }
+        let found = store
+            .schema_version()
+            .map_err(|e| StoreError::Open(format!("{name}: not a scheduler store ({e})")))?;
+        if found > migrations::SCHEMA_VERSION {
+            return Err(StoreError::NewerSchema {
+                found,
+                known: migrations::SCHEMA_VERSION,
+            });
+        }
+        if found == 0 {
+            return Err(StoreError::Open(format!(
+                "{name}: the store has no runs table yet"
+            )));
+        }
+        Ok(store)
+    }
+
+    /// The connection [`PostgresStore::open`] and
+    /// [`PostgresStore::open_read_only`] start from (reconnections reuse
+    /// its configuration, the read-only setting included).
+    fn connect(url: &str, read_only: bool) -> Result<Self, StoreError> {
+        let name = crate::without_password(url);
         let mut config: postgres::Config = url
             .parse()
             .map_err(|e: postgres::Error| StoreError::Open(format!("{name}: {}", describe(&e))))?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
+        if read_only {
+            let options = match config.get_options() {
+                Some(given) => format!("{given} -c default_transaction_read_only=on"),
+                None => "-c default_transaction_read_only=on".to_owned(),
+            };
+            config.options(&options);
+        }
         let client = off_runtime(|| config.connect(NoTls))?
             .map_err(|e| StoreError::Open(format!("{name}: {}", describe(&e))))?;
-        let mut store = PostgresStore {
+        Ok(PostgresStore {
             client: Some(client),
             config,
             name,
-        };
-        store.migrate()?;
-        Ok(store)
+        })
     }
 
     /// The database's schema version (0 for an empty one).
@@ -586,22 +621,5 @@ impl Store for PostgresStore {
 
     fn leases(&mut self) -> Option<&mut dyn crate::store::Leases> {
         Some(self)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_url_is_shown_without_its_password() {
-        assert_eq!(
-            redact("postgres://me:s3cret@db:5432/runs?sslmode=disable"),
-            "postgres://me:***@db:5432/runs?sslmode=disable"
-        );
-        assert_eq!(redact("postgres://me@db/runs"), "postgres://me@db/runs");
-        assert_eq!(redact("postgresql://db/runs"), "postgresql://db/runs");
-        assert!(crate::is_postgres_url("postgresql://db/runs"));
-        assert!(!crate::is_postgres_url("dispatch-scheduler.db"));
     }
 }

@@ -335,6 +335,26 @@ mod pg {
     }
 
     #[test]
+    fn a_read_only_store_reads_and_cannot_write() {
+        let Some(db) = TestDatabase::new("store_contract postgres::read_only") else {
+            return;
+        };
+        let error = PostgresStore::open_read_only(&db.url).unwrap_err();
+        assert!(
+            error.to_string().contains("no runs table yet"),
+            "an empty database: {error}"
+        );
+        let mut store = PostgresStore::open(&db.url).unwrap();
+        store.commit(&[run("a", false, 0)]).unwrap();
+        let mut reader = PostgresStore::open_read_only(&db.url).unwrap();
+        assert_eq!(reader.get("a").unwrap(), Some(run("a", false, 0)));
+        assert_eq!(reader.unfinished().unwrap(), vec![run("a", false, 0)]);
+        let refused = reader.commit(&[run("b", false, 0)]).unwrap_err();
+        assert!(refused.to_string().contains("read-only"), "{refused}");
+        assert_eq!(store.get("b").unwrap(), None);
+    }
+
+    #[test]
     fn a_database_of_schema_1_is_upgraded_keeping_its_runs() {
         let Some(db) = TestDatabase::new("store_contract postgres::upgrade") else {
             return;
@@ -454,6 +474,10 @@ mod pg {
                 )
                 .unwrap();
         });
+        assert!(matches!(
+            PostgresStore::open_read_only(&db.url),
+            Err(StoreError::NewerSchema { .. })
+        ));
         let error = PostgresStore::open(&db.url).unwrap_err();
         assert!(
             matches!(error, StoreError::NewerSchema { found, known }

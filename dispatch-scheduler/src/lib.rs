@@ -115,12 +115,17 @@ pub fn is_postgres_url(db: &str) -> bool {
     db.starts_with("postgres://") || db.starts_with("postgresql://")
 }
 
-/// `url` with the password of its user info replaced by `***`: how a
-/// database URL is named in errors and logs.
+/// `url` with its password replaced by `***`, in the user info
+/// (`user:password@`) and in a `password=` query parameter (libpq takes
+/// both): how a database URL is named in errors and logs.
 ///
 /// ```
 /// use dispatch_scheduler::without_password;
 /// assert_eq!(without_password("postgres://me:s3cret@db/runs"), "postgres://me:***@db/runs");
+/// assert_eq!(
+///     without_password("postgres://me@db/runs?sslmode=disable&password=s3cret"),
+///     "postgres://me@db/runs?sslmode=disable&password=***"
+/// );
 /// assert_eq!(without_password("scheduler.db"), "scheduler.db");
 /// ```
 pub fn without_password(url: &str) -> String {
@@ -129,13 +134,29 @@ pub fn without_password(url: &str) -> String {
     };
     let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
+    let authority = match authority.rsplit_once('@') {
         Some((user_info, host)) => match user_info.split_once(':') {
-            Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}"),
-            None => url.to_owned(),
+            Some((user, _password)) => format!("{user}:***@{host}"),
+            None => authority.to_owned(),
         },
-        None => url.to_owned(),
-    }
+        None => authority.to_owned(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let parameters: Vec<String> = query
+                .split('&')
+                .map(|parameter| match parameter.split_once('=') {
+                    Some((name, _)) if name.eq_ignore_ascii_case("password") => {
+                        format!("{name}=***")
+                    }
+                    _ => parameter.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", parameters.join("&"))
+        }
+        None => tail.to_owned(),
+    };
+    format!("{scheme}://{authority}{tail}")
 }
 
 /// How a [`Scheduler`] behaves. Every field has a default
@@ -824,6 +845,14 @@ mod tests {
         assert_eq!(
             without_password("postgresql://db/runs"),
             "postgresql://db/runs"
+        );
+        assert_eq!(
+            without_password("postgres://me:a:b@db?password=x&sslmode=disable&Password=y"),
+            "postgres://me:***@db?password=***&sslmode=disable&Password=***"
+        );
+        assert_eq!(
+            without_password("postgres://db?password"),
+            "postgres://db?password"
         );
         assert!(is_postgres_url("postgresql://db/runs"));
         assert!(!is_postgres_url("dispatch-scheduler.db"));

@@ -67,6 +67,9 @@ func set(names ...string) map[string]bool {
 type tally struct {
 	ran           map[string]int
 	notApplicable map[string]int
+	// Set by a runner when the vector in hand cannot apply at all: it is
+	// counted under notApplicable, not as run.
+	vectorNotApplicable bool
 }
 
 type obj = map[string]interface{}
@@ -191,7 +194,12 @@ func TestVectors(t *testing.T) {
 	total, skipped := 0, 0
 	for name, n := range tl.ran {
 		names = append(names, name)
-		total += n
+		// A name with a space is a further check on vectors counted under
+		// their own category (a signed vector reproduced, say), as the
+		// JavaScript harness counts them.
+		if !strings.Contains(name, " ") {
+			total += n
+		}
 	}
 	sort.Strings(names)
 	for _, name := range names {
@@ -247,11 +255,14 @@ func runFile(t *testing.T, root, part, file string, tl *tally) int {
 		if part == "messages" {
 			name, _ = vector["category"].(string)
 		}
-		tl.ran[name]++
+		tl.vectorNotApplicable = false
 		if why := runOne(run, vector, tl); why != "" {
 			id, _ := vector["id"].(string)
 			t.Errorf("%s: %s: %s", where, id, why)
 			failures++
+		}
+		if !tl.vectorNotApplicable {
+			tl.ran[name]++
 		}
 	}
 	return failures
@@ -641,6 +652,7 @@ func runStatusMapping(v obj, tl *tally) {
 	default:
 		if _, ok := notApplicable["status_mapping/"+kind]; ok {
 			tl.notApplicable["status_mapping/"+kind]++
+			tl.vectorNotApplicable = true
 			return
 		}
 		fail("kind %q is not understood", kind)

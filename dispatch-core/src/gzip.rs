@@ -344,6 +344,19 @@ mod tests {
     }
 
     #[test]
+    fn a_distance_before_the_start_is_refused() {
+        // Found by the gzip_inflate fuzz target: a back-reference to bytes
+        // before the first one inflated. zlib refuses it ("invalid distance
+        // too far back"); a decoder reading a zeroed window would accept.
+        let found = [
+            0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 2, 3, 0xed, 0xc1, 0x31, 1, 0, 0, 0, 0xc2, 0xa0, 0xf5,
+            0x4f, 0x6d, 0x0d, 0x0f, 0, 0xa0, 0, 0x80, 0x77, 3, 0x0d, 0x5b, 0x86, 0xda, 0xb8, 0x0b,
+            0, 0,
+        ];
+        assert_eq!(inflate(&found, 1 << 16), Err(GzipError::Deflate));
+    }
+
+    #[test]
     fn a_bomb_stops_at_the_limit() {
         // 1 MiB of zeros in about a kilobyte: refused once the output passes the limit.
         let data = alloc::vec![0u8; 1 << 20];

@@ -1,8 +1,8 @@
 //! Bounded gzip inflation (`dispatch_core::gzip::inflate`): never panics,
-//! never returns more than the limit, and agrees with flate2 (an
-//! independent implementation) on every input: what one inflates, the
-//! other inflates to the same bytes, and a member followed by anything
-//! else is refused.
+//! never returns more than the limit, and agrees with flate2 on its zlib-rs
+//! backend (a port of zlib, independent of the miniz_oxide we inflate with)
+//! on every input: what one inflates, the other inflates to the same bytes,
+//! and a member followed by anything else is refused.
 #![no_main]
 
 use std::io::{BufRead, Read};

@@ -88,7 +88,9 @@ impl DbArg {
     /// The store, opened read-only.
     fn open(&self) -> Result<Box<dyn Store>, Failure> {
         match self.db.to_str() {
-            Some(url) if dispatch_scheduler::is_postgres_url(url) => open_postgres(url),
+            Some(url) if dispatch_scheduler::is_postgres_url(url) => {
+                crate::sched::open_postgres(url, true)
+            }
             _ => Ok(Box::new(
                 SqliteStore::open_read_only(&self.db).map_err(|e| self.failure(&e))?,
             )),
@@ -111,23 +113,6 @@ impl DbArg {
             Failure::error(format!("--db {name}: {text}"))
         }
     }
-}
-
-#[cfg(feature = "postgres")]
-fn open_postgres(url: &str) -> Result<Box<dyn Store>, Failure> {
-    let store = dispatch_scheduler::PostgresStore::open_read_only(url)
-        .map_err(|e| Failure::error(format!("--db: {e}")))?;
-    Ok(Box::new(store))
-}
-
-/// Without the `postgres` feature a `postgres://` URL is refused, not taken
-/// for a file name.
-#[cfg(not(feature = "postgres"))]
-fn open_postgres(_url: &str) -> Result<Box<dyn Store>, Failure> {
-    Err(Failure::error(
-        "--db: a postgres:// URL, but this dispatch was built without PostgreSQL \
-         (cargo feature `postgres` of dispatch-cli)",
-    ))
 }
 
 /// The query `--status` asks for.

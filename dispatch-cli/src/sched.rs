@@ -215,25 +215,30 @@ fn open_store(memory: bool, db: &Path) -> Result<Box<dyn Store>, Failure> {
         return Ok(Box::new(MemoryStore::default()));
     }
     match db.to_str() {
-        Some(url) if dispatch_scheduler::is_postgres_url(url) => open_postgres(url),
+        Some(url) if dispatch_scheduler::is_postgres_url(url) => open_postgres(url, false),
         _ => Ok(Box::new(SqliteStore::open(db).map_err(|e| {
             Failure::error(format!("--db {}: {e}", db.display()))
         })?)),
     }
 }
 
-/// The PostgreSQL store at `url` (its errors name it without its password).
+/// The PostgreSQL store at `url`, migrated, or read-only for `dispatch
+/// runs` (its errors name it without its password).
 #[cfg(feature = "postgres")]
-fn open_postgres(url: &str) -> Result<Box<dyn Store>, Failure> {
-    let store = dispatch_scheduler::PostgresStore::open(url)
-        .map_err(|e| Failure::error(format!("--db: {e}")))?;
+pub(crate) fn open_postgres(url: &str, read_only: bool) -> Result<Box<dyn Store>, Failure> {
+    let store = if read_only {
+        dispatch_scheduler::PostgresStore::open_read_only(url)
+    } else {
+        dispatch_scheduler::PostgresStore::open(url)
+    };
+    let store = store.map_err(|e| Failure::error(format!("--db: {e}")))?;
     Ok(Box::new(store))
 }
 
 /// Without the `postgres` feature a `postgres://` URL is refused, not taken
 /// for a file name.
 #[cfg(not(feature = "postgres"))]
-fn open_postgres(_url: &str) -> Result<Box<dyn Store>, Failure> {
+pub(crate) fn open_postgres(_url: &str, _read_only: bool) -> Result<Box<dyn Store>, Failure> {
     Err(Failure::error(
         "--db: a postgres:// URL, but this dispatch was built without PostgreSQL \
          (cargo feature `postgres` of dispatch-cli)",

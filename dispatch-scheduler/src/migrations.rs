@@ -91,6 +91,29 @@ pub(crate) fn pending(
     Ok((1..).zip(MIGRATIONS).skip(found as usize))
 }
 
+/// Whether a database at version `found`, named `name`, can be read as it
+/// is (no migration applied: `dispatch runs`): refuses one newer than this
+/// program, and one the scheduler never set up.
+pub(crate) fn readable_as_is(found: u32, name: &str) -> Result<(), StoreError> {
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::NewerSchema {
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    if found == 0 {
+        return Err(no_runs_table(name));
+    }
+    Ok(())
+}
+
+/// The refusal of a database without the scheduler's tables.
+pub(crate) fn no_runs_table(name: &str) -> StoreError {
+    StoreError::Open(format!(
+        "{name}: the store has no runs table yet (is it the --db of `dispatch scheduler`?)"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

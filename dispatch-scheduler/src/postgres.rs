@@ -135,24 +135,12 @@ impl PostgresStore {
                 .map_err(|e| StoreError::Corrupt(describe(&e)))
         })?;
         if !has_schema {
-            return Err(StoreError::Open(format!(
-                "{name}: the store has no runs table yet (is it the --db of `dispatch scheduler`?)"
-            )));
+            return Err(migrations::no_runs_table(&name));
         }
         let found = store
             .schema_version()
             .map_err(|e| StoreError::Open(format!("{name}: not a scheduler store ({e})")))?;
-        if found > migrations::SCHEMA_VERSION {
-            return Err(StoreError::NewerSchema {
-                found,
-                known: migrations::SCHEMA_VERSION,
-            });
-        }
-        if found == 0 {
-            return Err(StoreError::Open(format!(
-                "{name}: the store has no runs table yet"
-            )));
-        }
+        migrations::readable_as_is(found, &name)?;
         Ok(store)
     }
 

@@ -67,17 +67,7 @@ impl SqliteStore {
         let found = store
             .schema_version()
             .map_err(|e| StoreError::Open(format!("{name}: not a scheduler store ({e})")))?;
-        if found > migrations::SCHEMA_VERSION {
-            return Err(StoreError::NewerSchema {
-                found,
-                known: migrations::SCHEMA_VERSION,
-            });
-        }
-        if found == 0 {
-            return Err(StoreError::Open(format!(
-                "{name}: the store has no runs table yet"
-            )));
-        }
+        migrations::readable_as_is(found, &name)?;
         Ok(store)
     }
 

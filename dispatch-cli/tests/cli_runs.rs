@@ -125,14 +125,6 @@ async fn runs_list_and_show_read_the_store() {
 /// the scheduler never opened is refused and left as it was.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runs_list_and_show_read_a_postgres_store() {
-    use std::io::Write as _;
-    if !cfg!(feature = "postgres") {
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIP cli_runs postgres: dispatch-cli was built without its `postgres` feature"
-        );
-        return;
-    }
     let Some(database) = postgres_support::TestDatabase::new("cli_runs postgres") else {
         return;
     };

@@ -74,14 +74,6 @@ async fn every_run_survives_sigkill_with_its_outcome_recorded_once() {
 /// without it, a SKIP line.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_postgres_every_run_survives_sigkill_with_its_outcome_recorded_once() {
-    use std::io::Write as _;
-    if !cfg!(feature = "postgres") {
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIP scheduler_crash on_postgres: dispatch-cli was built without its `postgres` feature"
-        );
-        return;
-    }
     let Some(db) = TestDatabase::new("scheduler_crash on_postgres") else {
         return;
     };

@@ -75,13 +75,6 @@ async fn count(db: &str, sql: &'static str, owner: &str) -> i64 {
 /// A database of its own for `test` on the test server; `None` (after a
 /// SKIP line) without one, or without the `postgres` feature.
 fn database(test: &str) -> Option<TestDatabase> {
-    if !cfg!(feature = "postgres") {
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIP scheduler_shared {test}: dispatch-cli was built without its `postgres` feature"
-        );
-        return None;
-    }
     TestDatabase::new(&format!("scheduler_shared {test}"))
 }
 

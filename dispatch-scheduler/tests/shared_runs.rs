@@ -203,14 +203,7 @@ async fn a_process_that_lost_a_lease_does_not_write_the_run_again() {
     take_over(&db, &id);
     // The request reached the endpoint; drain waits for its answer (1.5 s)
     // and for that answer's turn to be committed.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while !SLOW_STARTED.load(Ordering::SeqCst) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the request never came"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_until_set(&SLOW_STARTED, "the request never came").await;
     scheduler.drain().await;
     assert!(SLOW_ANSWERED.load(Ordering::SeqCst));
     let mut store = open(&url);
@@ -234,6 +227,15 @@ fn owner_of(db: &TestDatabase, id: &str) -> String {
             .unwrap()
             .get::<_, String>(0)
     })
+}
+
+/// Waits until `flag` is set (at most 60 s; past that, fails with `never`).
+async fn wait_until_set(flag: &AtomicBool, never: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !flag.load(Ordering::SeqCst) {
+        assert!(tokio::time::Instant::now() < deadline, "{never}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// Another owner ("x") takes run `id` for an hour, as a claim after an
@@ -295,14 +297,7 @@ async fn a_parent_lost_mid_poll_is_left_to_its_new_owner_and_finished_once_given
     };
     let parent = scheduler.dispatch(vec![call]).await.unwrap().remove(0);
     // The parent is suspended on its child, whose request is out.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while !GATED_STARTED.load(Ordering::SeqCst) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the child's request never came"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_until_set(&GATED_STARTED, "the child's request never came").await;
     let child_lease = "SELECT lease_until_ms FROM runs WHERE parent = $1";
     let leased: i64 = wait_for(&db, "the child in the store", child_lease, &parent, |_| {
         true

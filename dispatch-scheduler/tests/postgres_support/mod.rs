@@ -29,8 +29,17 @@ pub struct TestDatabase {
 
 impl TestDatabase {
     /// A fresh database for the test `label` names, or `None` after a
-    /// `SKIP {label}: …` line when no server is configured.
+    /// `SKIP {label}: …` line when no server is configured, or when the
+    /// crate under test was built without its `postgres` feature.
     pub fn new(label: &str) -> Option<Self> {
+        if !cfg!(feature = "postgres") {
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIP {label}: {} was built without its `postgres` feature",
+                env!("CARGO_PKG_NAME")
+            );
+            return None;
+        }
         let Ok(admin) = std::env::var(POSTGRES_URL_VAR) else {
             let _ = writeln!(
                 std::io::stderr(),
